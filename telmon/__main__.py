@@ -1,0 +1,3 @@
+from telmon.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): JSON under /api/v1, pages at /."""

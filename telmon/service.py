@@ -1,0 +1,151 @@
+"""The running telmon: store, ingest worker, watchers (and demo feed), wired from a Config.
+
+``telmon serve`` and ``telmon watch`` build one Service; tests build one on tmp_path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from telmon import __version__
+from telmon.config import Config, WatchSpec
+from telmon.ingest.pipeline import Ingestor, IngestWorker
+from telmon.ingest.watch import Watcher
+from telmon.model import IngestResult, ParseOptions
+from telmon.store import open_store
+from telmon.store.base import StationInfo, Store
+
+log = logging.getLogger("telmon")
+
+
+class Service:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        store: Store | None = None,
+        now: Callable[[], float] = time.time,
+        on_commit: Callable[[list[IngestResult]], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.now = now
+        self.started_at = now()
+        self.store = store if store is not None else open_store(config.store_url)
+        self.options = ParseOptions(
+            default_tz=config.default_tz,
+            tz={code: str(st["tz"]) for code, st in config.stations.items() if st.get("tz")},
+        )
+        self._load_platforms(config.platforms)
+        self._register_config_stations()
+        self.ingestor = Ingestor(self.store, options=self.options, quarantine_dir=config.quarantine_dir, now=now)
+        self.worker = IngestWorker(self.ingestor, batch_max=int(config.batch_max), on_commit=on_commit)
+        self.watchers: list[tuple[WatchSpec, Watcher]] = []
+        self.demo: Any = None
+        self._started = False
+
+    # --- set-up -------------------------------------------------------------------
+    def _load_platforms(self, paths: list[str]) -> None:
+        """Decoding scripts and site facts from OpenDCS platform XML files."""
+        if not paths:
+            return
+        from telmon.formats import decodes
+
+        stations = []
+        for p in paths:
+            decoders = decodes.load_platform_xml(Path(p))
+            self.options.decoders.update(decoders)
+            for addr, dec in decoders.items():
+                info = getattr(dec, "platform", None)
+                stations.append(StationInfo(
+                    code=addr, kind="goes-dcp", name=getattr(info, "name", None),
+                    lat=getattr(info, "lat", None), lon=getattr(info, "lon", None),
+                    interval_s=getattr(info, "interval_s", None),
+                    meta={"platform_file": str(p)},
+                ))
+        if stations:
+            self.store.upsert_stations(stations, now=self.now())
+
+    def _register_config_stations(self) -> None:
+        infos = []
+        for code, st in self.config.stations.items():
+            interval = st.get("interval")
+            if isinstance(interval, str):
+                from telmon.timeutil import parse_span
+
+                interval = parse_span(interval)
+            infos.append(StationInfo(code=code, name=st.get("name"), lat=st.get("lat"), lon=st.get("lon"),
+                                     interval_s=float(interval) if interval else None))
+        if infos:
+            self.store.upsert_stations(infos, now=self.now())
+
+    def add_watch(self, spec: WatchSpec) -> Watcher:
+        feed = spec.feed
+
+        def on_file(path: Path) -> None:
+            self.worker.submit(path, feed)
+
+        reconcile = float(self.config.reconcile_interval) or None
+        watcher = Watcher(
+            [spec.path], on_file,
+            ignore=tuple(self.config.ignore), recursive=spec.recursive, poll_interval=spec.poll,
+            settle=float(self.config.settle), reconcile_interval=reconcile, is_known=self.ingestor.is_known,
+        )
+        self.watchers.append((spec, watcher))
+        if self._started:
+            watcher.start()
+        return watcher
+
+    # --- life -----------------------------------------------------------------------
+    def start(self) -> None:
+        self.worker.start()
+        self._started = True
+        for spec in self.config.watch:
+            if all(s is not spec for s, _ in self.watchers):
+                self.add_watch(spec)
+        for _, w in self.watchers:
+            w.start()
+        if self.demo is not None:
+            self.demo.start()
+        log.info("telmon %s started: store %s, %d watched folder(s)", __version__, self.store.url, len(self.watchers))
+
+    def stop(self) -> None:
+        if self.demo is not None:
+            self.demo.stop()
+        for _, w in self.watchers:
+            w.stop()
+        self.worker.stop()
+        self._started = False
+
+    def close(self) -> None:
+        self.stop()
+        self.store.close()
+
+    def status(self) -> dict[str, Any]:
+        ws = self.worker.stats
+        return {
+            "version": __version__,
+            "store": self.store.url,
+            "uptime_s": round(self.now() - self.started_at, 1),
+            "counts": self.store.counts(),
+            "ingest": {
+                "queued": self.worker.depth,
+                "submitted": ws.submitted,
+                "committed_files": ws.committed_files,
+                "arrivals": ws.arrivals,
+                "rejected": ws.rejected,
+                "duplicates": ws.duplicates,
+                "batches": ws.batches,
+                "last_commit_at": ws.last_commit_at,
+                "last_error": ws.last_error,
+            },
+            "watchers": [
+                {"path": spec.path, "feed": spec.feed, "mode": w.stats.mode, "events": w.stats.events,
+                 "files": w.stats.files_emitted, "overflows": w.stats.overflows, "rescans": w.stats.rescans,
+                 "folders": w.stats.dirs_watched, "fallback": w.stats.fallback_reason, "last_error": w.stats.last_error}
+                for spec, w in self.watchers
+            ],
+        }
