@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, ORJSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from telmon import __version__, query
+from telmon.api.responses import FastJSON
 from telmon.errors import TelmonError
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def create_app(service: Service) -> FastAPI:
         title="telmon",
         version=__version__,
         description="Telemetry monitor: what arrived, what is late or missing, and how the flows behave.",
-        default_response_class=ORJSONResponse,
+        default_response_class=FastJSON,
     )
     app.state.service = service
     templates = Jinja2Templates(directory=str(WEB / "templates"))
