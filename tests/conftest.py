@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from telmon.store.sqlite import SQLiteStore
-
-TIMEOUT = 20.0  # seconds: the one shared limit for waiting on a condition
-DATA = Path(__file__).parent / "data"
-SAMPLES = DATA / "samples"
-
-
-def wait_for(cond: Callable[[], object], timeout: float = TIMEOUT, what: str = "condition") -> object:
-    """Poll ``cond`` every 10 ms until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)
 
 
 @pytest.fixture

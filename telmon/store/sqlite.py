@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,11 @@ from telmon.store.sqlite_schema import CORE_STEPS
 
 # How many recent entries the inferred interval is taken from.
 _INFER_WINDOW = 64
+
+# Called inside the write transaction after each file is recorded, with the writer connection,
+# the record, its file id and (arrival_id, station_id, unit) per arrival.  Capabilities that must
+# change in the same transaction as the arrival (schedule slots, an outbox) plug in here.
+RecordHook = Callable[[sqlite3.Connection, FileRecord, int, list[tuple[int, int, Unit]]], None]
 
 
 def _dumps(obj: Any) -> str:
@@ -51,6 +56,7 @@ class SQLiteStore(sqlite_reads.SQLiteReads):
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}", url=self.url) from exc
         self._station_ids: dict[str, int] = {}
+        self.record_hooks: list[RecordHook] = []
 
     # --- connections ------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -174,8 +180,13 @@ class SQLiteStore(sqlite_reads.SQLiteReads):
                  for p in rec.problems],
             )
         n_entries = 0
+        arrivals: list[tuple[int, int, Unit]] = []
         for unit in rec.units:
-            n_entries += self._record_unit(conn, unit, rec, file_id, batch_id)
+            arrival_id, sid, n_new = self._record_unit(conn, unit, rec, file_id, batch_id)
+            n_entries += n_new
+            arrivals.append((arrival_id, sid, unit))
+        for hook in self.record_hooks:
+            hook(conn, rec, file_id, arrivals)
         conn.execute(
             "UPDATE files SET arrivals = ?, entries = ? WHERE id = ?", (len(rec.units), n_entries, file_id)
         )
@@ -199,9 +210,11 @@ class SQLiteStore(sqlite_reads.SQLiteReads):
         self._station_ids[code] = sid
         return sid
 
-    def _record_unit(self, conn: sqlite3.Connection, unit: Unit, rec: FileRecord, file_id: int, batch_id: int) -> int:
+    def _record_unit(
+        self, conn: sqlite3.Connection, unit: Unit, rec: FileRecord, file_id: int, batch_id: int
+    ) -> tuple[int, int, int]:
         """Insert one arrival and its entries; keep the station's state and gaps current.
-        Returns how many of its entries were new (station, observed_at) pairs."""
+        Returns (arrival id, station id, how many of its entries were new (station, time) pairs)."""
         sid = self._station_id(conn, unit.station, rec.received_at)
         first_obs, last_obs = unit.first_observed, unit.last_observed
         cur = conn.execute(
@@ -247,7 +260,7 @@ class SQLiteStore(sqlite_reads.SQLiteReads):
         )
         if new_times:
             self._update_gaps(conn, sid, new_times[0], new_times[-1])
-        return len(new_times)
+        return arrival_id, sid, len(new_times)
 
     def _interval(self, conn: sqlite3.Connection, sid: int) -> tuple[float | None, bool]:
         """The station's expected interval, and whether the inferred value just changed."""
