@@ -1,0 +1,222 @@
+"""Byte layouts of raw-sample chunks and tier blocks, encoded and decoded many at a time.
+
+Raw chunk (one per series per write): sample times as int64 microseconds, sorted, written
+as LEB128 varints of zigzag(first time, first delta, then delta-of-delta) -- one byte per
+sample for a steady rate -- and values as float64 (8 bytes, exact).
+
+Tier block (the buckets of one series in ``block_buckets(step)`` consecutive steps): a log of
+*partials* -- pieces of buckets, one per write that touched them -- stored column by column
+so that appending a write is ``column || new bytes`` with no read, and decoding a thousand
+blocks is one numpy pass per column.  Partials of the same bucket are merged on read.
+
+  heads      varints, 2 per partial: bucket index in block, zigzag(count) << 2 | inexact << 1 | explicit
+  sums       float64 per partial
+  extrema    float64 (min, max) per partial with count >= 2, or inexact with count >= 1
+  offsets    varints: first-sample offset (us from bucket start) if count >= 1, then
+             last - first if extrema are stored
+  sk_groups  varints, 2 per sketch store: bucket index * 3 + sign, number of bins
+  sk_bins    varints, 2 per bin: zigzag(key delta within the store), zigzag(count)
+
+A partial of count 1 or 2 without the explicit flag has the sketch of its min (and max):
+one-sample minute buckets then cost ~11 bytes with no sketch stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from telmon.rollup import sketch as sk
+from telmon.rollup import varint as vi
+from telmon.rollup.buckets import NO_FIRST, NO_LAST, US, BucketArrays, merge_rows
+from telmon.rollup.sketch import Entries
+
+BLOCK_COLUMNS = ("heads", "sums", "extrema", "offsets", "sk_groups", "sk_bins")
+
+
+# --- raw chunks -------------------------------------------------------------------------
+
+def encode_chunks(ts_us: np.ndarray, values: np.ndarray, lengths: np.ndarray) -> tuple[list[bytes], list[bytes]]:
+    """Chunks laid end to end (each sorted by time) -> (time blobs, value blobs)."""
+    ts_us = np.asarray(ts_us, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    d = vi.segment_deltas(ts_us, lengths)
+    codes = vi.segment_deltas(d, lengths)
+    starts = vi.segment_starts(lengths)
+    second = starts[lengths >= 2] + 1
+    codes[second] = d[second]  # the first delta is kept whole, later ones as delta-of-delta
+    ts_blobs = vi.encode_segments(vi.zigzag(codes), lengths)
+    val_blobs = vi.split_bytes(np.ascontiguousarray(values, dtype="<f8").view(np.uint8), lengths * 8)
+    return ts_blobs, val_blobs
+
+
+def decode_chunks(ts_blobs: Sequence[bytes], val_blobs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """-> (times in us, values, samples per chunk), chunks laid end to end."""
+    codes, lengths = vi.decode_segments(list(ts_blobs))
+    values = np.frombuffer(b"".join(val_blobs), dtype="<f8").astype(np.float64)
+    if len(values) != len(codes):
+        raise ValueError("chunk times and values differ in length")
+    c = vi.unzigzag(codes)
+    starts = vi.segment_starts(lengths)[lengths > 0]
+    first = c[starts].copy()
+    c[starts] = 0
+    d = vi.segment_cumsum(c, lengths)
+    ts = vi.segment_cumsum(d, lengths) + np.repeat(first, lengths[lengths > 0])
+    return ts, values, lengths
+
+
+# --- tier blocks ------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class EncodedBlock:
+    series_id: int
+    start: int  # block start, epoch seconds
+    parts: int
+    heads: bytes
+    sums: bytes
+    extrema: bytes
+    offsets: bytes
+    sk_groups: bytes
+    sk_bins: bytes
+
+    def columns(self) -> tuple[bytes, ...]:
+        return (self.heads, self.sums, self.extrema, self.offsets, self.sk_groups, self.sk_bins)
+
+
+def _masks(count: np.ndarray, inexact: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    has_first = count >= 1
+    has_extra = (count >= 2) | (has_first & inexact)
+    explicit = ~(((count == 1) | (count == 2)) & ~inexact)
+    return has_first, has_extra, explicit
+
+
+def encode_blocks(arr: BucketArrays, step: int, span: int) -> list[EncodedBlock]:
+    """Partials (group = series id) -> one EncodedBlock per (series, block) they fall in.
+    Rows with a zero count are left out."""
+    if np.any(arr.count == 0):
+        arr = arr.take(arr.count != 0)
+    if len(arr) == 0:
+        return []
+    block = np.floor_divide(arr.start, span) * span
+    order = np.lexsort((block, arr.group))
+    if np.any(np.diff(order) < 0):
+        arr = arr.take(order)
+        block = block[order]
+    n = len(arr)
+    firsts = np.flatnonzero(np.r_[True, (arr.group[1:] != arr.group[:-1]) | (block[1:] != block[:-1])])
+    parts = np.diff(np.r_[firsts, n])
+    blk_of_row = np.repeat(np.arange(len(firsts)), parts)
+    idx = (arr.start - block) // step
+    has_first, has_extra, explicit = _masks(arr.count, arr.inexact)
+
+    head = (vi.zigzag(arr.count) << np.uint64(2)) | (arr.inexact.astype(np.uint64) << np.uint64(1)) | explicit.astype(np.uint64)
+    heads = vi.encode_segments(np.column_stack([idx.astype(np.uint64), head]).ravel(), parts * 2)
+    sums = vi.split_bytes(np.ascontiguousarray(arr.sum, dtype="<f8").view(np.uint8), parts * 8)
+    ext = np.column_stack([arr.min[has_extra], arr.max[has_extra]]).astype("<f8").ravel()
+    extrema = vi.split_bytes(ext.view(np.uint8), vi.segment_sums(has_extra, parts) * 16)
+
+    k = has_first.astype(np.int64) + has_extra
+    off_codes = np.zeros(int(k.sum()), dtype=np.uint64)
+    pos = np.cumsum(k) - k
+    bucket_us = arr.start * US
+    off_codes[pos[has_first]] = (arr.first[has_first] - bucket_us[has_first]).astype(np.uint64)
+    off_codes[pos[has_extra] + 1] = (arr.last[has_extra] - arr.first[has_extra]).astype(np.uint64)
+    offsets = vi.encode_segments(off_codes, vi.segment_sums(k, parts))
+
+    e = arr.sketch
+    e = e.take(np.flatnonzero(explicit[e.owner]))
+    if len(e):
+        new_group = np.r_[True, (e.owner[1:] != e.owner[:-1]) | (e.sign[1:] != e.sign[:-1])]
+        gstart = np.flatnonzero(new_group)
+        gsize = np.diff(np.r_[gstart, len(e)])
+        gowner = e.owner[gstart]
+        codes = (idx[gowner] * 3 + e.sign[gstart]).astype(np.uint64)
+        groups_per_block = np.bincount(blk_of_row[gowner], minlength=len(firsts))
+        sk_groups = vi.encode_segments(np.column_stack([codes, gsize.astype(np.uint64)]).ravel(), groups_per_block * 2)
+        kdelta = vi.segment_deltas(e.key, gsize)
+        bins_per_block = np.bincount(blk_of_row[e.owner], minlength=len(firsts))
+        sk_bins = vi.encode_segments(np.column_stack([vi.zigzag(kdelta), vi.zigzag(e.count)]).ravel(), bins_per_block * 2)
+    else:
+        sk_groups = sk_bins = [b""] * len(firsts)
+
+    return [
+        EncodedBlock(int(arr.group[f]), int(block[f]), int(p), h, s, x, o, g, b)
+        for f, p, h, s, x, o, g, b in zip(firsts.tolist(), parts.tolist(), heads, sums, extrema, offsets, sk_groups, sk_bins)
+    ]
+
+
+def decode_blocks(rows: Sequence[Sequence[object]], step: int, alpha: float) -> BucketArrays:
+    """Stored blocks -> their buckets, partials merged, sorted by (series, start).
+
+    Each row is ``(series_id, block_start, heads, sums, extrema, offsets, sk_groups, sk_bins)``.
+    Raises ValueError when the bytes do not add up."""
+    if not rows:
+        return BucketArrays.empty(alpha)
+    series_id = np.array([r[0] for r in rows], dtype=np.int64)
+    block_start = np.array([r[1] for r in rows], dtype=np.int64)
+    heads, per_block = vi.decode_segments([r[2] for r in rows])
+    if np.any(per_block % 2):
+        raise ValueError("odd number of head varints")
+    heads = heads.reshape(-1, 2)
+    parts = per_block // 2
+    blk = vi.segment_ids(parts)
+    idx = heads[:, 0].astype(np.int64)
+    code = heads[:, 1]
+    count = vi.unzigzag(code >> np.uint64(2))
+    inexact = ((code >> np.uint64(1)) & np.uint64(1)).astype(bool)
+    has_first, has_extra, explicit = _masks(count, inexact)
+    n = len(count)
+
+    sums = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f8").astype(np.float64)  # type: ignore[misc]
+    ext = np.frombuffer(b"".join(r[4] for r in rows), dtype="<f8").astype(np.float64)  # type: ignore[misc]
+    if len(sums) != n or len(ext) != 2 * int(has_extra.sum()):
+        raise ValueError("sums or extrema do not match the heads")
+    start = block_start[blk] + idx * step
+    vmin = np.where(count >= 1, sums, np.inf)
+    vmax = np.where(count >= 1, sums, -np.inf)
+    vmin[has_extra] = ext[0::2]
+    vmax[has_extra] = ext[1::2]
+
+    offs, _ = vi.decode_segments([r[5] for r in rows])  # type: ignore[misc]
+    k = has_first.astype(np.int64) + has_extra
+    if len(offs) != int(k.sum()):
+        raise ValueError("offsets do not match the heads")
+    pos = np.cumsum(k) - k
+    first = np.full(n, NO_FIRST, dtype=np.int64)
+    last = np.full(n, NO_LAST, dtype=np.int64)
+    first[has_first] = start[has_first] * US + offs[pos[has_first]].astype(np.int64)
+    last[has_first] = first[has_first]
+    last[has_extra] = first[has_extra] + offs[pos[has_extra] + 1].astype(np.int64)
+
+    # sketches: stored bins are owned by (block, bucket index); derived ones by their partial
+    groups, gper_block = vi.decode_segments([r[6] for r in rows])  # type: ignore[misc]
+    groups = groups.reshape(-1, 2).astype(np.int64)
+    gblk = vi.segment_ids(gper_block // 2)
+    bins, _ = vi.decode_segments([r[7] for r in rows])  # type: ignore[misc]
+    bins = bins.reshape(-1, 2)
+    gsize = groups[:, 1]
+    if len(bins) != int(gsize.sum()):
+        raise ValueError("sketch bins do not match their groups")
+    keys = vi.segment_cumsum(vi.unzigzag(bins[:, 0]), gsize)
+    bcount = vi.unzigzag(bins[:, 1])
+
+    # a (block, bucket index) pair names one bucket: map stored groups to a partial of it
+    bucket_key = blk * (1 << 32) + idx
+    order = np.argsort(bucket_key, kind="stable")
+    gkey = gblk * (1 << 32) + groups[:, 0] // 3
+    at = np.searchsorted(bucket_key[order], gkey)
+    if np.any(at >= n) or np.any(bucket_key[order][np.minimum(at, n - 1)] != gkey):
+        raise ValueError("sketch group for a bucket the block does not hold")
+    owner = np.repeat(order[at], gsize)
+    stored = Entries(owner, np.repeat(groups[:, 0] % 3, gsize), keys, bcount)
+
+    implicit = np.flatnonzero(~explicit & (count >= 1))
+    two = implicit[count[implicit] == 2]
+    derived = sk.from_values(np.r_[implicit, two], np.r_[vmin[implicit], vmax[two]], alpha)
+    arr = BucketArrays(
+        group=series_id[blk], start=start, count=count, sum=sums, min=vmin, max=vmax, first=first, last=last,
+        inexact=inexact, sketch=sk.normalise(sk.concat([stored, derived]), keep_negative=True), alpha=alpha,
+    )
+    return merge_rows(arr)
