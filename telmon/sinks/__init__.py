@@ -70,8 +70,10 @@ class SinkSettings:
         """From a telmon Config (its ``values``), a mapping, or nothing; a setting telmon's
         config does not declare (yet) keeps its default here."""
         values: Mapping[str, Any] = {}
-        if config is not None:
-            values = getattr(config, "values", config)
+        if isinstance(config, Mapping):
+            values = config
+        elif config is not None:
+            values = config.values  # telmon.config.Config
         kw: dict[str, Any] = {}
         types = {name: typ for name, _d, _h, typ in SETTINGS}
         for f in fields(cls):
