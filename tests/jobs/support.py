@@ -9,6 +9,7 @@ import os
 import tarfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,8 @@ def archive(data: bytes | None = None, *, extra: int = 0, mtime: float = 1_403_1
 
 def job(jobid: int, user: str | None, exitcode: int, events: int | None, cpu: int = 100, disk: int = 50) -> bytes:
     """An archive for one job of ``user`` (USER_ID; None: an anonymous job)."""
-    return archive(jobdata(jobid=jobid, USER_ID=user, BOINC_USERID=None if user else None, exitcode=exitcode,
+    # BOINC_USERID removed, so that a job without USER_ID has no user at all
+    return archive(jobdata(jobid=jobid, USER_ID=user, BOINC_USERID=None, exitcode=exitcode,
                            events=events, cpuusage=cpu, diskusage=disk))
 
 
@@ -190,3 +192,101 @@ def register_jobarchive(monkeypatch: pytest.MonkeyPatch | None = None) -> None:
         monkeypatch.setattr(formats, "all_formats", all_formats)
     else:
         formats.all_formats = all_formats  # type: ignore[assignment]
+
+
+# --- the running spine ------------------------------------------------------------------------
+def start_service(tmp_path: Path, settings: Any, *, poll: float | None = None, feed: str = "nfs",
+                  settle: float = 0.1) -> tuple[Any, Any, Path]:
+    """A real telmon Service watching tmp_path/inbox (inotify, or polling every ``poll`` s),
+    with the sinks installed; returns (service, sinks, inbox)."""
+    from telmon.config import WatchSpec, load_config
+    from telmon.service import Service
+    from telmon.sinks import install
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir(exist_ok=True)
+    cfg = load_config(env={})
+    cfg.set("data_dir", str(tmp_path / "data"))
+    cfg.set("settle", settle)
+    service = Service(cfg)
+    # add_watch before start(): Service.start() would start a watcher listed in cfg.watch twice
+    service.add_watch(WatchSpec(str(inbox), feed, poll))
+    sinks = install(service, settings)
+    service.start()
+    return service, sinks, inbox
+
+
+def drained(sinks: Any, arrivals: int) -> bool:
+    """True once ``arrivals`` arrivals are recorded and no sink has rows waiting."""
+    counts = sinks.outbox.store.counts()
+    return counts["arrivals"] >= arrivals and all(r["pending"] == 0 for r in sinks.outbox.status(now=time.time()))
+
+
+def recorded(db: Path) -> list[tuple[int, str, str, float]]:
+    """(arrival id, path, sha256, received_at) of every arrival, in arrival order."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        return con.execute(
+            "SELECT a.id, f.path, f.sha256, a.received_at FROM arrivals a JOIN files f ON f.id = a.file_id ORDER BY a.id"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+@dataclass(frozen=True)
+class Job:
+    jobid: int
+    user: str | None
+    exitcode: int
+    events: int
+    cpu: int = 100
+    disk: int = 50
+
+    def archive(self) -> bytes:
+        return job(self.jobid, self.user, self.exitcode, self.events if self.exitcode == 0 else None,
+                   self.cpu, self.disk)
+
+
+def expected_t4tc(jobs_by_sha: dict[str, Job], arrivals: list[tuple[int, str, str, float]], *,
+                  window: float = 600.0) -> dict[str, Any]:
+    """What the Redis layout must hold after these arrivals (all within the rate window), as
+    redis_dump gives it, computed independently of the relay."""
+    h = {"jobs_completed": 0, "events": 0, "jobs_failed": 0}
+    per: dict[str, dict[str, float]] = {k: {} for k in ("jobs_completed", "events", "jobs_failed", "cpuusage", "diskusage")}
+    buffer: dict[str, float] = {}
+    new_users: dict[str, str] = {}
+
+    def add(kind: str, user: str, n: float) -> None:
+        per[kind][user] = per[kind].get(user, 0.0) + n
+
+    for _aid, _path, sha, received in arrivals:
+        j = jobs_by_sha[sha]
+        ms = int(round(received * 1000))
+        h["jobs_completed"] += 1
+        if j.user:
+            add("jobs_completed", j.user, 1)
+            add("cpuusage", j.user, j.cpu)
+            add("diskusage", j.user, j.disk)
+            new_users.setdefault(j.user, str(ms))
+        if j.exitcode == 0:
+            h["events"] += j.events
+            if j.user:
+                add("events", j.user, j.events)
+            buffer[f"{j.jobid}_{j.events}_{sha[:16].upper()}"] = float(ms)
+        else:
+            h["jobs_failed"] += 1
+            if j.user:
+                add("jobs_failed", j.user, 1)
+    out: dict[str, Any] = {"": {**{k: str(v) for k, v in h.items()}, "event_rate": "%.17g" % (h["events"] / window)}}
+    for kind, values in per.items():
+        if values:
+            out[f"PER_USER/{kind}"] = values
+    if buffer:
+        out["EVENT_BUFFER"] = buffer
+        out["_telmon/EVENT_BUFFER_SUM"] = str(h["events"])
+    if new_users:
+        out["USERS"] = set(new_users)
+    out.update({f"NEW_USERS/{u}": v for u, v in new_users.items()})
+    return out

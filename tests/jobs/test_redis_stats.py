@@ -56,7 +56,7 @@ def test_a_known_set_of_jobs_gives_exact_values_in_the_old_layout(stats):
     assert s.apply(jobs, now=NOW) == 7
     got = dump(client, p)
     assert got[""] == {"jobs_completed": "7", "events": str(1000 + 2500 + 400 + 700), "jobs_failed": "2",
-                       "event_rate": repr((1000 + 2500 + 400 + 700) / 600)}
+                       "event_rate": "%.17g" % ((1000 + 2500 + 400 + 700) / 600)}
     assert got["PER_USER/jobs_completed"] == {"alice": 3.0, "bob": 2.0, "carol": 1.0}
     assert got["PER_USER/events"] == {"alice": 3500.0, "bob": 400.0, "carol": 0.0}
     assert got["PER_USER/jobs_failed"] == {"alice": 1.0, "bob": 1.0}
