@@ -56,15 +56,13 @@ class Service:
 
         stations = []
         for p in paths:
-            decoders = decodes.load_platform_xml(Path(p))
-            self.options.decoders.update(decoders)
-            for addr, dec in decoders.items():
-                info = getattr(dec, "platform", None)
+            self.options.decoders.update(decodes.load_platform_xml(Path(p)))
+            for addr, info in decodes.load_platform_infos(Path(p)).items():
                 stations.append(StationInfo(
-                    code=addr, kind="goes-dcp", name=getattr(info, "name", None),
-                    lat=getattr(info, "lat", None), lon=getattr(info, "lon", None),
-                    interval_s=getattr(info, "interval_s", None),
-                    meta={"platform_file": str(p)},
+                    code=addr, kind="goes-dcp", name=info.description or info.site_name,
+                    lat=info.latitude, lon=info.longitude,
+                    interval_s=float(info.transmit_interval) if info.transmit_interval else None,
+                    meta={"platform_file": str(p), "channel": info.channel},
                 ))
         if stations:
             self.store.upsert_stations(stations, now=self.now())
@@ -102,12 +100,12 @@ class Service:
     # --- life -----------------------------------------------------------------------
     def start(self) -> None:
         self.worker.start()
-        self._started = True
         for spec in self.config.watch:
             if all(s is not spec for s, _ in self.watchers):
                 self.add_watch(spec)
         for _, w in self.watchers:
             w.start()
+        self._started = True
         if self.demo is not None:
             self.demo.start()
         log.info("telmon %s started: store %s, %d watched folder(s)", __version__, self.store.url, len(self.watchers))
