@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from telmon import gaps as gapmath
+from telmon.schedule import reads as schedule_reads
 
 
 def _loads(text: str | None) -> Any:
@@ -89,12 +90,20 @@ class SQLiteReads:
                     sorted({r[0] for r in rows}),
                 )
             } if rows else {}
-        out: dict[str, dict[str, Any]] = {}
+            # Stations with a schedule answer in missing slots instead of entry spacing (issue 4).
+            scheduled = schedule_reads.spine_gaps(conn, start, end, stations, now)
+            skip = schedule_reads.scheduled_among(conn, sorted({r[0] for r in rows} | {r[0] for r in tails})) \
+                if scheduled is not None else set()
+        out: dict[str, dict[str, Any]] = dict(scheduled or {})
         for code, a, b, n in rows:
+            if code in skip:
+                continue
             interval, configured = info.get(code, (None, False))
             st = out.setdefault(code, _gap_station(code, interval, configured))
             st["gaps"].append({"start": a, "end": b, "missing": n, "open": False})
         for code, last, interval, configured in tails:
+            if code in skip:
+                continue
             tail = gapmath.trailing_gap(last, horizon, interval, self.gap_tolerance)
             if tail:
                 st = out.setdefault(code, _gap_station(code, interval, bool(configured)))
