@@ -111,7 +111,8 @@ def test_open_gap_since_last_entry(store):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.integers(0, 300), min_size=2, max_size=120, unique=True), st.integers(1, 6), st.randoms())
 def test_incremental_gap_table_equals_a_full_recompute(tmp_path_factory, hours, chunks, rnd: random.Random):
-    """However the entries arrive (any order, any grouping), the gap table equals find_gaps over all of them."""
+    """However the entries arrive (any order, any grouping), the gap table kept incrementally equals
+    find_gaps over all of them with the station's current interval."""
     db = SQLiteStore(tmp_path_factory.mktemp("g") / "t.db")
     try:
         times = [T0 + h * 900 for h in hours]
@@ -121,7 +122,7 @@ def test_incremental_gap_table_equals_a_full_recompute(tmp_path_factory, hours, 
             if part:
                 db.record_files([record(f"/f{i}", "S1", part)], now=T0)
         all_times = sorted(times)
-        interval = gapmath.infer_interval(all_times[-64:])
+        interval = db.station("S1")["inferred_interval_s"]
         expected = gapmath.find_gaps(all_times, interval)
         got = db.station_gaps(all_times[0], all_times[-1] + 1, now=all_times[-1])
         got_gaps = [(g["start"], g["end"], g["missing"]) for s in got for g in s["gaps"] if not g["open"]]
@@ -149,3 +150,14 @@ def test_arrivals_and_entries_paginate_without_overlap(store):
     e1 = store.entries(["S1"], None, None, limit=3)
     e2 = store.entries(["S1"], None, None, limit=3, after=("S1", e1[-1]["observed_at"]))
     assert [e["observed_at"] for e in e1 + e2] == [T0 + i * H for i in range(5)]
+
+
+def test_inferred_interval_follows_a_change_of_rhythm(store):
+    store.record_files([record("/a", "S1", [T0 + h * H for h in range(10)])], now=T0)
+    assert store.station("S1")["inferred_interval_s"] == H
+    quarter = [T0 + 10 * H + q * 900 for q in range(1, 100)]
+    store.record_files([record("/b", "S1", quarter)], now=T0)
+    assert store.station("S1")["inferred_interval_s"] == 900
+    # and the gap table was rebuilt for the new rhythm: the hourly part is now gappy
+    got = store.station_gaps(T0, T0 + 40 * H, now=T0 + 40 * H)
+    assert len([g for g in got[0]["gaps"] if not g["open"]]) == 10  # 9 hourly spacings + the step to 15 min

@@ -155,10 +155,13 @@ class IngestWorker:
         ingestor: Ingestor,
         *,
         batch_max: int = 500,
+        linger: float = 0.02,
         on_commit: Callable[[list[IngestResult]], None] | None = None,
     ) -> None:
         self.ingestor = ingestor
         self.batch_max = batch_max
+        self.linger = linger
+        self._last_commit_end: float | None = None
         self.on_commit = on_commit
         self.stats = WorkerStats()
         self._queue: queue.Queue[tuple[Path, str] | None] = queue.Queue()
@@ -198,16 +201,27 @@ class IngestWorker:
             if item is None:
                 break
             group = [item]
+            # Group commit: while files keep coming, linger a moment so one transaction takes
+            # many of them (a commit per file caps throughput); when idle, commit at once.
+            busy = self._last_commit_end is not None and time.monotonic() - self._last_commit_end < 0.05
+            deadline = time.monotonic() + (self.linger if busy else 0.0)
             while len(group) < self.batch_max:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
-                    break
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    try:
+                        nxt = self._queue.get(timeout=remaining)
+                    except queue.Empty:
+                        break
                 if nxt is None:
                     stopping = True
                     break
                 group.append(nxt)
             self._commit(group)
+            self._last_commit_end = time.monotonic()
             if self._queue.empty():
                 self._idle.set()
         self._idle.set()

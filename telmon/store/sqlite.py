@@ -224,24 +224,37 @@ class SQLiteStore(sqlite_reads.SQLiteReads):
              len(unit.entries), unit.offset, unit.length, _dumps(unit.meta) if unit.meta else None, batch_id),
         )
         arrival_id = int(cur.lastrowid or 0)
+        configured, inferred, last_entry = conn.execute(
+            "SELECT interval_s, inferred_interval_s, last_entry_at FROM stations WHERE id = ?", (sid,)
+        ).fetchone()
         new_times: list[float] = []
         if unit.entries:
             times = [e.observed_at for e in unit.entries]
             lo, hi = min(times), max(times)
-            existing = {
-                r[0] for r in conn.execute(
-                    "SELECT observed_at FROM entries WHERE station_id = ? AND observed_at BETWEEN ? AND ?", (sid, lo, hi)
-                )
-            }
-            new_times = sorted({t for t in times if t not in existing})
+            if last_entry is None or lo > last_entry:
+                new_times = sorted(set(times))  # appending past the last entry: nothing can collide
+            else:
+                existing = {
+                    r[0] for r in conn.execute(
+                        "SELECT observed_at FROM entries WHERE station_id = ? AND observed_at BETWEEN ? AND ?",
+                        (sid, lo, hi),
+                    )
+                }
+                new_times = sorted({t for t in times if t not in existing})
             # The newest value wins when the unit may overwrite (EDL //OVERWRITE true), else the
             # first stored one stays; None values never erase a stored value.
             merge = "json_patch(entries.vals, ?7)" if unit.overwrite else "json_patch(?7, entries.vals)"
             rows = []
+            received = rec.received_at
             for e in unit.entries:
-                vals = _dumps(e.values) if e.values else "{}"
-                patch = _dumps({k: v for k, v in e.values.items() if v is not None}) if e.values else "{}"
-                rows.append((sid, e.observed_at, vals, arrival_id, rec.received_at, arrival_id, patch))
+                values = e.values
+                if not values:
+                    vals = patch = "{}"
+                else:
+                    vals = orjson.dumps(values).decode()
+                    patch = vals if None not in values.values() else _dumps(
+                        {k: v for k, v in values.items() if v is not None})
+                rows.append((sid, e.observed_at, vals, arrival_id, received, arrival_id, patch))
             conn.executemany(
                 "INSERT INTO entries(station_id, observed_at, vals, first_arrival_id, first_seen_at, last_arrival_id) "
                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(station_id, observed_at) DO UPDATE SET "
@@ -259,46 +272,59 @@ class SQLiteStore(sqlite_reads.SQLiteReads):
              len(new_times), rec.feed, sid),
         )
         if new_times:
-            self._update_gaps(conn, sid, new_times[0], new_times[-1])
+            self._update_gaps(conn, sid, new_times, configured, inferred, last_entry)
         return arrival_id, sid, len(new_times)
 
-    def _interval(self, conn: sqlite3.Connection, sid: int) -> tuple[float | None, bool]:
-        """The station's expected interval, and whether the inferred value just changed."""
-        configured, inferred = conn.execute(
-            "SELECT interval_s, inferred_interval_s FROM stations WHERE id = ?", (sid,)
-        ).fetchone()
+    def _infer(self, conn: sqlite3.Connection, sid: int, new_times: list[float], inferred: float | None,
+               last_entry: float | None) -> tuple[float | None, bool]:
+        """The station's inferred interval after this arrival, and whether it changed.
+
+        Re-estimated as the median spacing of the station's last 64 entries, except when the
+        arrival's own spacing (with the previous last entry) already equals the estimate: a
+        station keeping its rhythm costs no query.
+        """
+        own = gapmath.infer_interval(([last_entry] if last_entry is not None and last_entry < new_times[0] else [])
+                                     + new_times)
+        if inferred is not None and own is not None and own == inferred:
+            return inferred, False
         recent = [r[0] for r in conn.execute(
             "SELECT observed_at FROM entries WHERE station_id = ? ORDER BY observed_at DESC LIMIT ?",
             (sid, _INFER_WINDOW),
         )]
         recent.reverse()
         new_inferred = gapmath.infer_interval(recent)
-        changed = new_inferred != inferred
-        if changed:
-            conn.execute("UPDATE stations SET inferred_interval_s = ? WHERE id = ?", (new_inferred, sid))
-        if configured:
-            return configured, False
-        return new_inferred, changed
+        if new_inferred == inferred:
+            return inferred, False
+        conn.execute("UPDATE stations SET inferred_interval_s = ? WHERE id = ?", (new_inferred, sid))
+        return new_inferred, True
 
-    def _update_gaps(self, conn: sqlite3.Connection, sid: int, first_new: float, last_new: float) -> None:
-        interval, changed = self._interval(conn, sid)
-        if changed:
+    def _update_gaps(self, conn: sqlite3.Connection, sid: int, new_times: list[float], configured: float | None,
+                     inferred: float | None, last_entry: float | None) -> None:
+        inferred, changed = self._infer(conn, sid, new_times, inferred, last_entry)
+        interval = configured or inferred
+        if changed and not configured:
             self.recompute_gaps(conn, sid, interval)
             return
-        # Only the stretch between the new times' neighbours can change: recompute it alone.
-        lo = conn.execute(
-            "SELECT max(observed_at) FROM entries WHERE station_id = ? AND observed_at < ?", (sid, first_new)
-        ).fetchone()[0]
-        hi = conn.execute(
-            "SELECT min(observed_at) FROM entries WHERE station_id = ? AND observed_at > ?", (sid, last_new)
-        ).fetchone()[0]
-        lo = first_new if lo is None else lo
-        hi = last_new if hi is None else hi
-        conn.execute("DELETE FROM gaps WHERE station_id = ? AND gap_start >= ? AND gap_start < ?", (sid, lo, hi))
-        times = [r[0] for r in conn.execute(
-            "SELECT observed_at FROM entries WHERE station_id = ? AND observed_at BETWEEN ? AND ? ORDER BY observed_at",
-            (sid, lo, hi),
-        )]
+        first_new, last_new = new_times[0], new_times[-1]
+        if last_entry is None or first_new > last_entry:
+            # Appending: the only stretch that changes is from the previous last entry onwards.
+            times = new_times if last_entry is None else [last_entry, *new_times]
+        else:
+            # Only the stretch between the new times' neighbours can change: recompute it alone.
+            lo = conn.execute(
+                "SELECT max(observed_at) FROM entries WHERE station_id = ? AND observed_at < ?", (sid, first_new)
+            ).fetchone()[0]
+            hi = conn.execute(
+                "SELECT min(observed_at) FROM entries WHERE station_id = ? AND observed_at > ?", (sid, last_new)
+            ).fetchone()[0]
+            lo = first_new if lo is None else lo
+            hi = last_new if hi is None else hi
+            conn.execute("DELETE FROM gaps WHERE station_id = ? AND gap_start >= ? AND gap_start < ?", (sid, lo, hi))
+            times = [r[0] for r in conn.execute(
+                "SELECT observed_at FROM entries WHERE station_id = ? AND observed_at BETWEEN ? AND ? "
+                "ORDER BY observed_at",
+                (sid, lo, hi),
+            )]
         found = gapmath.find_gaps(times, interval, self.gap_tolerance)
         if found:
             conn.executemany(
