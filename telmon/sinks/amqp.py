@@ -193,6 +193,9 @@ class AmqpRelay:
         return became_ready
 
     def _failed(self, message: str) -> None:
+        # Record what was confirmed before the failure first, so the status's "last delivered"
+        # never looks newer than the error that stopped delivery.
+        self._flush_confirmed()
         st = self.stats
         st.failures += 1
         if message != st.last_error:
