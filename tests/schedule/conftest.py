@@ -51,3 +51,7 @@ def write(path: Path, data: bytes, mtime: float | None = None) -> Path:
     if mtime is not None:
         os.utime(path, (mtime, mtime))
     return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: drives Debian's chromium; skips without it (fails under CI=true)")
