@@ -38,7 +38,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("default_tz", "UTC", "Zone of formats whose times carry none (TOA5), unless set per station."),
     Setting("ignore", [".*", "*.tmp", "*.part", "*.swp", "*~"], "Base-name patterns the watcher ignores.", list),
     Setting("log_level", "INFO", "Logging level: DEBUG, INFO, WARNING, ERROR."),
-    Setting("demo_interval", 2.0, "Seconds between files dropped by the demo feed (serve --demo).", float),
+    Setting("demo_interval", 5.0, "Seconds between files dropped by the demo feed (serve --demo).", float),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -196,3 +196,10 @@ def arrivals_recent(store: Store, *, limit: int = 20) -> list[dict[str, Any]]:
     for r in rows:
         r["received_at"] = iso(r["received_at"])
     return rows
+
+
+def files_recent(store: Store, *, limit: int = 20) -> list[dict[str, Any]]:
+    rows = store.recent_files(limit)
+    for r in rows:
+        r["received_at"] = iso(r["received_at"])
+    return rows

@@ -137,4 +137,4 @@ def test_overview_page_and_its_data(client, loaded):
     assert page.status_code == 200 and "telmon" in page.text and "/static/overview.js" in page.text
     assert client.get("/static/overview.js").status_code == 200
     data = client.get("/api/v1/overview").json()
-    assert data["status"]["counts"]["stations"] == 3 and len(data["recent"]) == 3
+    assert data["status"]["counts"]["stations"] == 3 and len(data["recent"]) == 4

@@ -98,7 +98,7 @@ def create_app(service: Service) -> FastAPI:
         now = time.time()
         return {
             "status": service.status(),
-            "recent": query.arrivals_recent(store, limit=15),
+            "recent": query.files_recent(store, limit=15),
             "updated_last_hour": query.stations_updated(store, now - 3600, now)["count"],
             "stations": query.station_list(store, limit=200)["stations"],
             "rejected": query.rejected(store, limit=10)["rejected"],

@@ -4,10 +4,10 @@ Raw chunk (one per series per write): sample times as int64 microseconds, sorted
 as LEB128 varints of zigzag(first time, first delta, then delta-of-delta) -- one byte per
 sample for a steady rate -- and values as float64 (8 bytes, exact).
 
-Tier block (the buckets of one series in ``block_buckets(step)`` consecutive steps): a log of
-*partials* -- pieces of buckets, one per write that touched them -- stored column by column
-so that appending a write is ``column || new bytes`` with no read, and decoding a thousand
-blocks is one numpy pass per column.  Partials of the same bucket are merged on read.
+Tier block part (buckets of one series in ``block_buckets(step)`` consecutive steps): a log
+of *partials* -- pieces of buckets, one per write that touched them -- stored column by
+column, so that decoding a thousand parts is one numpy pass per column.  Partials of the
+same bucket (within a part or across the parts of a block) are merged on read.
 
   heads      varints, 2 per partial: bucket index in block, zigzag(count) << 2 | inexact << 1 | explicit
   sums       float64 per partial

@@ -13,7 +13,7 @@ import fnmatch
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telmon.errors import InvalidTime
 from telmon.rollup import sketch as sk
@@ -72,11 +72,11 @@ class Tier:
 class Policy:
     raw_retention: float
     tiers: tuple[Tier, ...]
+    spec: str = field(init=False, compare=False)  # canonical text: equal policies, equal specs
 
-    @property
-    def spec(self) -> str:
-        """Canonical text: equal policies have equal specs."""
-        return ",".join([f"raw:{format_span(self.raw_retention)}", *(t.spec for t in self.tiers)])
+    def __post_init__(self) -> None:
+        # computed once: writes compare specs of every series they touch
+        object.__setattr__(self, "spec", ",".join([f"raw:{format_span(self.raw_retention)}", *(t.spec for t in self.tiers)]))
 
     @property
     def max_retention(self) -> float:

@@ -338,8 +338,9 @@ class AmqpRelay:
         if bounced:
             self._restart()
             return
-        if len(self._confirmed) >= 256 or not self._in_flight:
-            self._flush_confirmed()
+        # Delete at once (one small transaction per confirm frame, which covers many messages
+        # with multiple=True): a crash re-sends at most the window, not a backlog of confirmed rows.
+        self._flush_confirmed()
         if self._closing and not self._in_flight:
             self._close()
             return

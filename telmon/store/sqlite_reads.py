@@ -232,6 +232,21 @@ class SQLiteReads:
             for r in rows
         ]
 
+    def recent_files(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT f.id, f.path, f.version, f.received_at, f.feed, f.format, f.status, f.arrivals, f.entries, "
+                "f.reason, (SELECT group_concat(DISTINCT s.code) FROM arrivals a JOIN stations s ON s.id = a.station_id "
+                "WHERE a.file_id = f.id) FROM files f ORDER BY f.id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [
+            {"id": r[0], "path": r[1], "version": r[2], "received_at": r[3], "feed": r[4], "format": r[5],
+             "status": r[6], "arrivals": r[7], "entries": r[8], "reason": r[9],
+             "stations": sorted(r[10].split(",")) if r[10] else []}
+            for r in rows
+        ]
+
     def counts(self) -> dict[str, int]:
         with self._read() as conn:
             files, rejected_files = conn.execute(

@@ -4,7 +4,7 @@ const REFRESH_MS = 3000;
 
 function text(v) { return v === null || v === undefined || v === "" ? "–" : String(v); }
 function short(path) { if (!path) return "–"; const i = path.lastIndexOf("/"); return i < 0 ? path : path.slice(i + 1); }
-function when(iso) { return iso ? iso.replace("T", " ").replace("Z", "") : "–"; }
+function when(iso) { return iso ? iso.slice(0, 19).replace("T", " ") : "–"; }
 function interval(s) { if (!s) return "–"; if (s % 3600 === 0) return (s / 3600) + " h"; if (s % 60 === 0) return (s / 60) + " min"; return s + " s"; }
 
 function fill(id, rows, cells) {
@@ -34,7 +34,10 @@ async function refresh() {
     document.getElementById("c-rejected").textContent = c.rejected_files;
     document.getElementById("c-queue").textContent = d.status.ingest.queued;
     document.getElementById("empty").hidden = c.files > 0;
-    fill("recent", d.recent, r => [[when(r.received_at)], [r.station], [r.feed], [r.format], [r.entries], [short(r.path)]]);
+    fill("recent", d.recent, r => [[when(r.received_at)], [short(r.path)], [r.feed], [r.format],
+      [r.status, r.status === "rejected" ? "bad" : (r.status === "partial" ? "warn" : "")],
+      [r.stations.length > 3 ? r.stations.slice(0, 3).join(", ") + ` +${r.stations.length - 3}` : r.stations.join(", ")],
+      [r.arrivals], [r.entries]]);
     fill("stations", d.stations, s => [[s.station], [s.name], [when(s.last_arrival_at)], [when(s.last_entry_at)],
       [interval(s.interval_s || s.inferred_interval_s)], [s.arrival_count], [s.entry_count]]);
     fill("rejected", d.rejected, r => [[when(r.received_at)], [short(r.path)],

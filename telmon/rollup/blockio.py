@@ -1,0 +1,260 @@
+"""Chunks and blocks on one SQLite connection, for many series per statement.
+
+Callers hold the connection (the writer inside a transaction, or a reader); nothing here
+commits.  Times of raw samples are int64 microseconds; bucket and block starts are int
+epoch seconds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from telmon.rollup import codec
+from telmon.rollup.buckets import BucketArrays, concat_arrays, merge_rows
+from telmon.rollup.errors import CorruptBlock
+from telmon.rollup.schema import COMPACT_AFTER
+from telmon.rollup.tiers import block_buckets
+
+_MAX_PARAMS = 30000
+# Range keys pack (series id, start seconds) in one int64: ids below 2**26, |start| below 2**36.
+_START_BIAS = 1 << 36
+_SID_SHIFT = 37
+_SQL_COLUMNS = ", ".join(codec.BLOCK_COLUMNS)
+
+
+def chunks_of(seq: Sequence[object], size: int) -> Iterator[Sequence[object]]:
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
+
+
+@dataclass(frozen=True, slots=True)
+class TierIO:
+    """What block I/O needs to know of one tier for a set of series sharing its accuracy."""
+
+    step: int
+    alpha: float
+
+    @property
+    def span(self) -> int:
+        return self.step * block_buckets(self.step)
+
+
+# --- raw chunks -------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class RawSamples:
+    """Raw samples, one row each: series id, time (us), value, and the chunk that holds it."""
+
+    sid: np.ndarray
+    ts: np.ndarray
+    value: np.ndarray
+    chunk: np.ndarray
+
+    @staticmethod
+    def empty() -> RawSamples:
+        i = np.zeros(0, np.int64)
+        return RawSamples(i, i, np.zeros(0, np.float64), i)
+
+    def take(self, index: np.ndarray) -> RawSamples:
+        return RawSamples(self.sid[index], self.ts[index], self.value[index], self.chunk[index])
+
+    def __len__(self) -> int:
+        return len(self.sid)
+
+
+def insert_chunks(conn: sqlite3.Connection, batch_id: int, sids: np.ndarray, ts_us: np.ndarray,
+                  values: np.ndarray, lengths: np.ndarray) -> int:
+    """Append one chunk per series (samples laid end to end, each run sorted by time).
+    Returns the id of the first chunk; the others follow consecutively."""
+    first_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM series_chunks").fetchone()[0]
+    ts_blobs, val_blobs = codec.encode_chunks(ts_us, values, lengths)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    rows = zip(sids.tolist(), [batch_id] * len(sids), ts_us[starts].tolist(), ts_us[ends - 1].tolist(),
+               lengths.tolist(), ts_blobs, val_blobs)
+    conn.executemany(
+        "INSERT INTO series_chunks(series_id, batch_id, ts_min, ts_max, n, ts, vals) VALUES (?,?,?,?,?,?,?)", rows
+    )
+    return int(first_id)
+
+
+def decode_chunk_rows(rows: Sequence[tuple[int, int, bytes, bytes]]) -> RawSamples:
+    """Rows of (chunk id, series id, ts blob, vals blob) -> their samples."""
+    if not rows:
+        return RawSamples.empty()
+    try:
+        ts, values, lengths = codec.decode_chunks([r[2] for r in rows], [r[3] for r in rows])
+    except ValueError as exc:
+        raise CorruptBlock("series_chunks", rows[0][0], f"{exc} (in one of {len(rows)} chunks read together)") from None
+    chunk_ids = np.array([r[0] for r in rows], np.int64)
+    sids = np.array([r[1] for r in rows], np.int64)
+    return RawSamples(np.repeat(sids, lengths), ts, values, np.repeat(chunk_ids, lengths))
+
+
+def load_raw(conn: sqlite3.Connection, sids: Iterable[int], lo_us: Iterable[int], hi_us: Iterable[int]) -> RawSamples:
+    """Every stored sample (superseded ones included) of each series within [lo, hi).
+    A series listed twice is read over the union of its ranges' hull."""
+    ranges: dict[int, tuple[int, int]] = {}
+    for sid, lo, hi in zip(sids, lo_us, hi_us):
+        a, b = ranges.get(int(sid), (int(lo), int(hi)))
+        ranges[int(sid)] = (min(a, int(lo)), max(b, int(hi)))
+    rows: list[tuple[int, int, bytes, bytes]] = []
+    for sid, (lo, hi) in ranges.items():
+        rows += conn.execute(
+            "SELECT id, series_id, ts, vals FROM series_chunks WHERE series_id = ? AND ts_max >= ? AND ts_min < ?",
+            (sid, lo, hi),
+        ).fetchall()
+    raw = decode_chunk_rows(rows)
+    if len(raw) == 0:
+        return raw
+    # chunks overlap the range; their samples are cut to it exactly
+    keys = np.array(sorted(ranges), dtype=np.int64)
+    bounds = np.array([ranges[k] for k in keys.tolist()], dtype=np.int64)
+    at = np.searchsorted(keys, raw.sid)
+    keep = (raw.ts >= bounds[at, 0]) & (raw.ts < bounds[at, 1])
+    return raw.take(np.flatnonzero(keep))
+
+
+def effective(raw: RawSamples) -> RawSamples:
+    """One sample per (series, time): the one from the newest chunk.  Sorted by (series, time)."""
+    if len(raw) == 0:
+        return raw
+    order = np.lexsort((raw.chunk, raw.ts, raw.sid))
+    r = raw.take(order)
+    last = np.r_[(r.sid[1:] != r.sid[:-1]) | (r.ts[1:] != r.ts[:-1]), True]
+    return r.take(np.flatnonzero(last))
+
+
+# --- ranges of buckets ------------------------------------------------------------------
+
+def range_keys(sid: np.ndarray, start: np.ndarray) -> np.ndarray:
+    s = np.clip(np.asarray(start, dtype=np.int64), -_START_BIAS + 1, _START_BIAS - 1)
+    return (np.asarray(sid, dtype=np.int64) << _SID_SHIFT) + s + _START_BIAS
+
+
+def in_ranges(sid: np.ndarray, start: np.ndarray, r_sid: np.ndarray, r_lo: np.ndarray, r_hi: np.ndarray) -> np.ndarray:
+    """Whether each (sid, start) lies in some range [lo, hi) of the same series."""
+    if len(r_sid) == 0 or len(sid) == 0:
+        return np.zeros(len(sid), dtype=bool)
+    lo = range_keys(r_sid, r_lo)
+    hi = range_keys(r_sid, r_hi)
+    order = np.argsort(lo)
+    lo, hi = lo[order], np.maximum.accumulate(hi[order])
+    k = range_keys(sid, start)
+    i = np.searchsorted(lo, k, side="right") - 1
+    return (i >= 0) & (k < hi[np.maximum(i, 0)])
+
+
+# --- blocks ---------------------------------------------------------------------------
+
+_INSERT_PART = (f"INSERT INTO series_parts(series_id, step, start, parts, {_SQL_COLUMNS}) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)")
+
+
+def append_partials(conn: sqlite3.Connection, tier: TierIO, partials: BucketArrays) -> int:
+    """Add partial buckets to their blocks as new part rows, reading nothing.
+    Returns how many blocks got a part."""
+    blocks = codec.encode_blocks(partials, tier.step, tier.span)
+    conn.executemany(_INSERT_PART, ((b.series_id, tier.step, b.start, b.parts, *b.columns()) for b in blocks))
+    conn.executemany(
+        "INSERT INTO series_dirty(series_id, step, start, appended) VALUES (?,?,?,1) "
+        "ON CONFLICT(series_id, step, start) DO UPDATE SET appended = appended + 1",
+        ((b.series_id, tier.step, b.start) for b in blocks),
+    )
+    return len(blocks)
+
+
+def _part_rows(conn: sqlite3.Connection, sql: str, params: Sequence[object]) -> list[tuple]:
+    return conn.execute(
+        f"SELECT id, series_id, start, {_SQL_COLUMNS} FROM series_parts WHERE {sql}", params
+    ).fetchall()
+
+
+def load_blocks(conn: sqlite3.Connection, tier: TierIO, sids: Sequence[int], lo: Sequence[int] | np.ndarray,
+                hi: Sequence[int] | np.ndarray) -> list[tuple]:
+    """Part rows of the blocks holding buckets of series ``sids[i]`` starting in [lo[i], hi[i])."""
+    rows: list[tuple] = []
+    for sid, a, b in zip(sids, lo, hi):
+        first_block = (int(a) // tier.span) * tier.span
+        rows += _part_rows(conn, "series_id = ? AND step = ? AND start >= ? AND start < ?",
+                           (int(sid), tier.step, first_block, int(b)))
+    return rows
+
+
+def load_block_keys(conn: sqlite3.Connection, tier: TierIO, sids: np.ndarray, starts: np.ndarray) -> list[tuple]:
+    """Part rows of the given (series, block start) blocks."""
+    keys = sorted(set(zip(np.asarray(sids).tolist(), np.asarray(starts).tolist())))
+    rows: list[tuple] = []
+    for part in chunks_of(keys, _MAX_PARAMS // 2):
+        values = ",".join("(?,?)" for _ in part)
+        flat = [x for pair in part for x in pair]
+        rows += _part_rows(conn, f"step = ? AND (series_id, start) IN (VALUES {values})", [tier.step, *flat])
+    return rows
+
+
+def decode(rows: Sequence[tuple], tier: TierIO) -> BucketArrays:
+    """Part rows (as selected here) -> merged buckets, group = series id."""
+    try:
+        return codec.decode_blocks([r[1:] for r in rows], tier.step, tier.alpha)
+    except ValueError as exc:
+        where = rows[0][0] if rows else 0
+        raise CorruptBlock("series_parts", where, f"{exc} (in one of {len(rows)} parts read together)") from None
+
+
+def delete_blocks(conn: sqlite3.Connection, step: int, keys: Iterable[tuple[int, int]]) -> None:
+    keys = [(step, s, t) for s, t in keys]
+    conn.executemany("DELETE FROM series_parts WHERE series_id = ?2 AND step = ?1 AND start = ?3", keys)
+    conn.executemany("DELETE FROM series_dirty WHERE series_id = ?2 AND step = ?1 AND start = ?3", keys)
+
+
+def write_blocks(conn: sqlite3.Connection, tier: TierIO, buckets: BucketArrays, sids: np.ndarray,
+                 starts: np.ndarray) -> None:
+    """Make blocks (sids[i], starts[i]) hold exactly the given buckets, one compacted part
+    row each; a listed block left with no bucket is deleted."""
+    delete_blocks(conn, tier.step, set(zip(np.asarray(sids).tolist(), np.asarray(starts).tolist())))
+    blocks = codec.encode_blocks(buckets, tier.step, tier.span)
+    conn.executemany(_INSERT_PART, ((b.series_id, tier.step, b.start, b.parts, *b.columns()) for b in blocks))
+
+
+def replace_buckets(conn: sqlite3.Connection, tier: TierIO, r_sid: np.ndarray, r_lo: np.ndarray, r_hi: np.ndarray,
+                    new: BucketArrays) -> None:
+    """Drop every stored bucket of series r_sid[i] starting in [r_lo[i], r_hi[i]) and store
+    ``new`` (buckets of those ranges) in their place."""
+    r_sid = np.asarray(r_sid, np.int64)
+    r_lo = np.asarray(r_lo, np.int64)
+    r_hi = np.asarray(r_hi, np.int64)
+    # whole blocks inside a range are deleted unread; blocks cut by a range edge are rewritten
+    for sid, lo, hi in zip(r_sid.tolist(), r_lo.tolist(), r_hi.tolist()):
+        inner = (sid, tier.step, -(-lo // tier.span) * tier.span, tier.span, hi)
+        for table in ("series_parts", "series_dirty"):
+            conn.execute(f"DELETE FROM {table} WHERE series_id = ? AND step = ? AND start >= ? AND start + ? <= ?", inner)
+    edge_sid = np.r_[r_sid, r_sid]
+    edge_start = np.r_[np.floor_divide(r_lo, tier.span), np.floor_divide(r_hi - 1, tier.span)] * tier.span
+    new_block = np.floor_divide(new.start, tier.span) * tier.span
+    sids = np.r_[edge_sid, new.group]
+    starts = np.r_[edge_start, new_block]
+    stored = decode(load_block_keys(conn, tier, sids, starts), tier)
+    kept = stored.take(~in_ranges(stored.group, stored.start, r_sid, r_lo, r_hi))
+    merged = merge_rows(concat_arrays([kept, new], alpha=tier.alpha))
+    write_blocks(conn, tier, merged, sids, starts)
+
+
+def compact_dirty(conn: sqlite3.Connection, alpha_of: Callable[[int, int], float]) -> int:
+    """Merge the parts of blocks that got COMPACT_AFTER part rows or more since their last
+    compaction into one row each.  Returns how many blocks."""
+    keys = conn.execute(
+        f"SELECT series_id, step, start FROM series_dirty WHERE appended >= {COMPACT_AFTER}"
+    ).fetchall()
+    groups: dict[tuple[int, float], list[tuple[int, int]]] = {}
+    for sid, step, start in keys:
+        groups.setdefault((int(step), alpha_of(int(sid), int(step))), []).append((int(sid), int(start)))
+    for (step, alpha), part in groups.items():
+        tier = TierIO(step, alpha)
+        sids = np.array([k[0] for k in part], np.int64)
+        starts = np.array([k[1] for k in part], np.int64)
+        write_blocks(conn, tier, decode(load_block_keys(conn, tier, sids, starts), tier), sids, starts)
+    return len(keys)

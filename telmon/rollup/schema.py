@@ -1,0 +1,77 @@
+"""Tables of the ``series`` component, as versioned migration steps (see store/migrate.py).
+
+Append a step to change the schema; never edit a released one.
+
+Raw samples live in *chunks*: one row per series per write, append-only (rowid order is write
+order, which is also the duplicate rule: the newest chunk's sample of a (series, time) wins).
+A clustered (series, ts) key under interleaved writes cut ingest several-fold in the design
+measurements, so chunks are a rowid table with a small secondary index.
+
+Buckets live in *blocks* (the buckets of one series in ``block_buckets(step)`` consecutive
+steps).  A block is stored as one or more *part* rows, each a log of partial buckets column
+by column (see codec.py): a write inserts a new part row and never rewrites old bytes
+(updating growing rows in place cost 3-10x more than inserting, measured); reads merge the
+parts.  ``series_dirty`` counts parts added to a block since it was last compacted into one
+row; the partial index finds blocks worth compacting without scanning.
+"""
+
+from __future__ import annotations
+
+# A block that got this many part rows since it was last compacted is compacted.
+COMPACT_AFTER = 16
+
+SERIES_STEPS: list[str] = [
+    # 1: series, policy rules, raw chunks, bucket blocks
+    f"""
+    CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        labels TEXT NOT NULL DEFAULT '{{}}',
+        interval_s REAL,
+        policy TEXT NOT NULL,
+        reshape_from TEXT,
+        raw_from REAL,
+        last_us INTEGER,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE series_policy_rules (
+        pattern TEXT PRIMARY KEY,
+        spec TEXT NOT NULL,
+        position INTEGER NOT NULL
+    );
+    CREATE TABLE series_chunks (
+        id INTEGER PRIMARY KEY,
+        series_id INTEGER NOT NULL,
+        batch_id INTEGER NOT NULL,
+        ts_min INTEGER NOT NULL,
+        ts_max INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        ts BLOB NOT NULL,
+        vals BLOB NOT NULL
+    );
+    CREATE INDEX series_chunks_series ON series_chunks(series_id, ts_max);
+    CREATE INDEX series_chunks_batch ON series_chunks(batch_id);
+    CREATE TABLE series_parts (
+        id INTEGER PRIMARY KEY,
+        series_id INTEGER NOT NULL,
+        step INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        parts INTEGER NOT NULL,
+        heads BLOB NOT NULL,
+        sums BLOB NOT NULL,
+        extrema BLOB NOT NULL,
+        offsets BLOB NOT NULL,
+        sk_groups BLOB NOT NULL,
+        sk_bins BLOB NOT NULL
+    );
+    CREATE INDEX series_parts_block ON series_parts(series_id, step, start);
+    CREATE TABLE series_dirty (
+        series_id INTEGER NOT NULL,
+        step INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        appended INTEGER NOT NULL,
+        PRIMARY KEY (series_id, step, start)
+    ) WITHOUT ROWID;
+    CREATE INDEX series_dirty_full ON series_dirty(appended) WHERE appended >= {COMPACT_AFTER};
+    """,
+]
