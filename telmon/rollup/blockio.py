@@ -23,7 +23,6 @@ _MAX_PARAMS = 30000
 # Range keys pack (series id, start seconds) in one int64: ids below 2**26, |start| below 2**36.
 _START_BIAS = 1 << 36
 _SID_SHIFT = 37
-_SQL_COLUMNS = ", ".join(codec.BLOCK_COLUMNS)
 
 
 def chunks_of(seq: Sequence[object], size: int) -> Iterator[Sequence[object]]:
@@ -151,15 +150,14 @@ def in_ranges(sid: np.ndarray, start: np.ndarray, r_sid: np.ndarray, r_lo: np.nd
 
 # --- blocks ---------------------------------------------------------------------------
 
-_INSERT_PART = (f"INSERT INTO series_parts(series_id, step, start, parts, {_SQL_COLUMNS}) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?)")
+_INSERT_PART = "INSERT INTO series_parts(series_id, step, start, parts, data) VALUES (?,?,?,?,?)"
 
 
 def append_partials(conn: sqlite3.Connection, tier: TierIO, partials: BucketArrays) -> int:
     """Add partial buckets to their blocks as new part rows, reading nothing.
     Returns how many blocks got a part."""
     blocks = codec.encode_blocks(partials, tier.step, tier.span)
-    conn.executemany(_INSERT_PART, ((b.series_id, tier.step, b.start, b.parts, *b.columns()) for b in blocks))
+    conn.executemany(_INSERT_PART, ((b.series_id, tier.step, b.start, b.parts, b.data) for b in blocks))
     conn.executemany(
         "INSERT INTO series_dirty(series_id, step, start, appended) VALUES (?,?,?,1) "
         "ON CONFLICT(series_id, step, start) DO UPDATE SET appended = appended + 1",
@@ -170,7 +168,7 @@ def append_partials(conn: sqlite3.Connection, tier: TierIO, partials: BucketArra
 
 def _part_rows(conn: sqlite3.Connection, sql: str, params: Sequence[object]) -> list[tuple]:
     return conn.execute(
-        f"SELECT id, series_id, start, {_SQL_COLUMNS} FROM series_parts WHERE {sql}", params
+        f"SELECT id, series_id, start, data FROM series_parts WHERE {sql}", params
     ).fetchall()
 
 
@@ -217,7 +215,7 @@ def write_blocks(conn: sqlite3.Connection, tier: TierIO, buckets: BucketArrays, 
     row each; a listed block left with no bucket is deleted."""
     delete_blocks(conn, tier.step, set(zip(np.asarray(sids).tolist(), np.asarray(starts).tolist())))
     blocks = codec.encode_blocks(buckets, tier.step, tier.span)
-    conn.executemany(_INSERT_PART, ((b.series_id, tier.step, b.start, b.parts, *b.columns()) for b in blocks))
+    conn.executemany(_INSERT_PART, ((b.series_id, tier.step, b.start, b.parts, b.data) for b in blocks))
 
 
 def replace_buckets(conn: sqlite3.Connection, tier: TierIO, r_sid: np.ndarray, r_lo: np.ndarray, r_hi: np.ndarray,

@@ -6,8 +6,9 @@ sample for a steady rate -- and values as float64 (8 bytes, exact).
 
 Tier block part (buckets of one series in ``block_buckets(step)`` consecutive steps): a log
 of *partials* -- pieces of buckets, one per write that touched them -- stored column by
-column, so that decoding a thousand parts is one numpy pass per column.  Partials of the
-same bucket (within a part or across the parts of a block) are merged on read.
+column in six sections of one blob (a varint header gives the first five lengths), so that
+decoding a thousand parts is one numpy pass per section.  Partials of the same bucket
+(within a part or across the parts of a block) are merged on read.
 
   heads      varints, 2 per partial: bucket index in block, zigzag(count) << 2 | inexact << 1 | explicit
   sums       float64 per partial
@@ -33,7 +34,7 @@ from telmon.rollup import varint as vi
 from telmon.rollup.buckets import NO_FIRST, NO_LAST, US, BucketArrays, merge_rows
 from telmon.rollup.sketch import Entries
 
-BLOCK_COLUMNS = ("heads", "sums", "extrema", "offsets", "sk_groups", "sk_bins")
+BLOCK_SECTIONS = ("heads", "sums", "extrema", "offsets", "sk_groups", "sk_bins")
 
 
 # --- raw chunks -------------------------------------------------------------------------
@@ -74,15 +75,7 @@ class EncodedBlock:
     series_id: int
     start: int  # block start, epoch seconds
     parts: int
-    heads: bytes
-    sums: bytes
-    extrema: bytes
-    offsets: bytes
-    sk_groups: bytes
-    sk_bins: bytes
-
-    def columns(self) -> tuple[bytes, ...]:
-        return (self.heads, self.sums, self.extrema, self.offsets, self.sk_groups, self.sk_bins)
+    data: bytes  # varint lengths of the first five sections, then the six sections
 
 
 def _masks(count: np.ndarray, inexact: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -141,22 +134,23 @@ def encode_blocks(arr: BucketArrays, step: int, span: int) -> list[EncodedBlock]
     else:
         sk_groups = sk_bins = [b""] * len(firsts)
 
-    return [
-        EncodedBlock(int(arr.group[f]), int(block[f]), int(p), h, s, x, o, g, b)
-        for f, p, h, s, x, o, g, b in zip(firsts.tolist(), parts.tolist(), heads, sums, extrema, offsets, sk_groups, sk_bins)
-    ]
+    data = vi.join_sections([heads, sums, extrema, offsets, sk_groups, sk_bins])
+    return [EncodedBlock(int(arr.group[f]), int(block[f]), int(p), d)
+            for f, p, d in zip(firsts.tolist(), parts.tolist(), data)]
 
 
 def decode_blocks(rows: Sequence[Sequence[object]], step: int, alpha: float) -> BucketArrays:
-    """Stored blocks -> their buckets, partials merged, sorted by (series, start).
+    """Stored block parts -> their buckets, partials merged, sorted by (series, start).
 
-    Each row is ``(series_id, block_start, heads, sums, extrema, offsets, sk_groups, sk_bins)``.
-    Raises ValueError when the bytes do not add up."""
+    Each row is ``(series_id, block_start, data)``.  Raises ValueError when the bytes do not
+    add up."""
     if not rows:
         return BucketArrays.empty(alpha)
     series_id = np.array([r[0] for r in rows], dtype=np.int64)
     block_start = np.array([r[1] for r in rows], dtype=np.int64)
-    heads, per_block = vi.decode_segments([r[2] for r in rows])
+    (heads_b, heads_l), (sums_b, _), (ext_b, _), (offs_b, offs_l), (groups_b, groups_l), (bins_b, bins_l) = \
+        vi.split_sections([r[2] for r in rows], len(BLOCK_SECTIONS))  # type: ignore[misc]
+    heads, per_block = vi.decode_buffer(heads_b, heads_l)
     if np.any(per_block % 2):
         raise ValueError("odd number of head varints")
     heads = heads.reshape(-1, 2)
@@ -169,8 +163,8 @@ def decode_blocks(rows: Sequence[Sequence[object]], step: int, alpha: float) -> 
     has_first, has_extra, explicit = _masks(count, inexact)
     n = len(count)
 
-    sums = np.frombuffer(b"".join(r[3] for r in rows), dtype="<f8").astype(np.float64)  # type: ignore[misc]
-    ext = np.frombuffer(b"".join(r[4] for r in rows), dtype="<f8").astype(np.float64)  # type: ignore[misc]
+    sums = sums_b.view("<f8").astype(np.float64)
+    ext = ext_b.view("<f8").astype(np.float64)
     if len(sums) != n or len(ext) != 2 * int(has_extra.sum()):
         raise ValueError("sums or extrema do not match the heads")
     start = block_start[blk] + idx * step
@@ -179,7 +173,7 @@ def decode_blocks(rows: Sequence[Sequence[object]], step: int, alpha: float) -> 
     vmin[has_extra] = ext[0::2]
     vmax[has_extra] = ext[1::2]
 
-    offs, _ = vi.decode_segments([r[5] for r in rows])  # type: ignore[misc]
+    offs, _ = vi.decode_buffer(offs_b, offs_l)
     k = has_first.astype(np.int64) + has_extra
     if len(offs) != int(k.sum()):
         raise ValueError("offsets do not match the heads")
@@ -191,10 +185,10 @@ def decode_blocks(rows: Sequence[Sequence[object]], step: int, alpha: float) -> 
     last[has_extra] = first[has_extra] + offs[pos[has_extra] + 1].astype(np.int64)
 
     # sketches: stored bins are owned by (block, bucket index); derived ones by their partial
-    groups, gper_block = vi.decode_segments([r[6] for r in rows])  # type: ignore[misc]
+    groups, gper_block = vi.decode_buffer(groups_b, groups_l)
     groups = groups.reshape(-1, 2).astype(np.int64)
     gblk = vi.segment_ids(gper_block // 2)
-    bins, _ = vi.decode_segments([r[7] for r in rows])  # type: ignore[misc]
+    bins, _ = vi.decode_buffer(bins_b, bins_l)
     bins = bins.reshape(-1, 2)
     gsize = groups[:, 1]
     if len(bins) != int(gsize.sum()):

@@ -57,12 +57,7 @@ SERIES_STEPS: list[str] = [
         step INTEGER NOT NULL,
         start INTEGER NOT NULL,
         parts INTEGER NOT NULL,
-        heads BLOB NOT NULL,
-        sums BLOB NOT NULL,
-        extrema BLOB NOT NULL,
-        offsets BLOB NOT NULL,
-        sk_groups BLOB NOT NULL,
-        sk_bins BLOB NOT NULL
+        data BLOB NOT NULL
     );
     CREATE INDEX series_parts_block ON series_parts(series_id, step, start);
     CREATE TABLE series_dirty (

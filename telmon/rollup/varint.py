@@ -131,14 +131,69 @@ def encode_segments(codes: np.ndarray, per_segment: np.ndarray) -> list[bytes]:
 
 def decode_segments(blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     """Decode many varint byte strings at once -> (values, how many values each blob held)."""
-    joined = b"".join(blobs)
-    values = decode_varints(joined)
-    if not blobs:
+    return decode_buffer(np.frombuffer(b"".join(blobs), dtype=np.uint8), np.array([len(x) for x in blobs], np.int64))
+
+
+def decode_buffer(buf: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Varints of consecutive segments of ``lengths`` bytes -> (values, values per segment)."""
+    values = decode_varints(buf)
+    if len(lengths) == 0:
         return values, np.zeros(0, dtype=np.int64)
-    b = np.frombuffer(joined, dtype=np.uint8)
-    ends = np.flatnonzero(b < 0x80)
-    byte_ends = np.cumsum([len(x) for x in blobs])
-    # value k ends at byte ends[k]; it belongs to the first blob whose end is beyond it
-    owner = np.searchsorted(byte_ends, ends, side="right")
-    counts = np.bincount(owner, minlength=len(blobs)).astype(np.int64)
-    return values, counts
+    ends = np.flatnonzero(buf < 0x80)
+    # value k ends at byte ends[k]; it belongs to the first segment whose end is beyond it
+    owner = np.searchsorted(np.cumsum(lengths), ends, side="right")
+    return values, np.bincount(owner, minlength=len(lengths)).astype(np.int64)
+
+
+def gather(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Bytes buf[starts[i] : starts[i] + lengths[i]] of every i, laid end to end."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.uint8)
+    shift = np.repeat(np.asarray(starts, dtype=np.int64) - segment_starts(lengths), lengths)
+    return buf[np.arange(total, dtype=np.int64) + shift]
+
+
+def join_sections(sections: list[list[bytes]]) -> list[bytes]:
+    """Per blob: a header of varint byte lengths of all sections but the last, then the
+    sections.  ``sections[s][i]`` is section s of blob i."""
+    n = len(sections[0])
+    lens = np.array([[len(b) for b in sec] for sec in sections[:-1]], dtype=np.uint64).T.ravel()
+    headers = encode_segments(lens, np.full(n, len(sections) - 1, dtype=np.int64))
+    return [b"".join(parts) for parts in zip(headers, *sections)]
+
+
+def split_sections(blobs: list[bytes], count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Undo join_sections for many blobs at once -> per section: (its bytes from every blob
+    laid end to end, its length in each blob).  Raises ValueError on a malformed blob."""
+    buf = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+    sizes = np.array([len(b) for b in blobs], dtype=np.int64)
+    starts = segment_starts(sizes)
+    term = np.flatnonzero(buf < 0x80)
+    # the header's varints are the first count-1 of each blob: their ends are the next terminators
+    at = np.searchsorted(term, starts)
+    if len(blobs) and (at.max() + count - 2 >= len(term)):
+        raise ValueError("truncated section header")
+    pos = starts.copy()
+    lens = []
+    for k in range(count - 1):
+        end = term[at + k]
+        width = end - pos + 1
+        if width.max(initial=1) > 9:
+            raise ValueError("section header varint too long")
+        val = np.zeros(len(blobs), dtype=np.int64)
+        for j in range(int(width.max(initial=0))):
+            m = width > j
+            val[m] |= (buf[pos[m] + j].astype(np.int64) & 0x7F) << (7 * j)
+        lens.append(val)
+        pos = end + 1
+    last = starts + sizes - pos - np.sum(lens, axis=0)
+    if np.any(last < 0):
+        raise ValueError("sections longer than their blob")
+    lens.append(last)
+    out = []
+    for length in lens:
+        out.append((gather(buf, pos, length), length))
+        pos = pos + length
+    return out
