@@ -35,6 +35,10 @@ class Service:
         self.now = now
         self.started_at = now()
         self.store = store if store is not None else open_store(config.store_url)
+        from telmon.rollup.store import SeriesStore
+
+        # numeric series (rollup tiers with quantile sketches) live in the same store file
+        self.series = SeriesStore(self.store)  # type: ignore[arg-type]
         self.options = ParseOptions(
             default_tz=config.default_tz,
             tz={code: str(st["tz"]) for code, st in config.stations.items() if st.get("tz")},
