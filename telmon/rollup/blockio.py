@@ -10,11 +10,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
 from telmon.rollup import codec
-from telmon.rollup.buckets import BucketArrays, concat_arrays, merge_rows
+from telmon.rollup.buckets import US, BucketArrays, concat_arrays, merge_rows
 from telmon.rollup.errors import CorruptBlock
 from telmon.rollup.schema import COMPACT_AFTER
 from telmon.rollup.tiers import block_buckets
@@ -153,15 +154,23 @@ def in_ranges(sid: np.ndarray, start: np.ndarray, r_sid: np.ndarray, r_lo: np.nd
 _INSERT_PART = "INSERT INTO series_parts(series_id, step, start, parts, data) VALUES (?,?,?,?,?)"
 
 
-def append_partials(conn: sqlite3.Connection, tier: TierIO, partials: BucketArrays) -> int:
-    """Add partial buckets to their blocks as new part rows, reading nothing.
+def append_partials(conn: sqlite3.Connection, tier: TierIO, partials: BucketArrays,
+                    last_us: Callable[[np.ndarray], np.ndarray] | None = None) -> int:
+    """Add partial buckets to their blocks as new part rows, reading nothing.  ``last_us``
+    gives each series' newest sample time before this write: blocks starting after it
+    cannot hold parts yet, so they are not counted as needing compaction.
     Returns how many blocks got a part."""
     blocks = codec.encode_blocks(partials, tier.step, tier.span)
-    conn.executemany(_INSERT_PART, ((b.series_id, tier.step, b.start, b.parts, b.data) for b in blocks))
+    conn.executemany(_INSERT_PART, blocks.rows(tier.step))
+    sid = np.array(blocks.series_id, np.int64)
+    start = np.array(blocks.start, np.int64)
+    if last_us is not None and len(blocks):
+        old = start * US <= last_us(sid)
+        sid, start = sid[old], start[old]
     conn.executemany(
         "INSERT INTO series_dirty(series_id, step, start, appended) VALUES (?,?,?,1) "
         "ON CONFLICT(series_id, step, start) DO UPDATE SET appended = appended + 1",
-        ((b.series_id, tier.step, b.start) for b in blocks),
+        zip(sid.tolist(), repeat(tier.step), start.tolist()),
     )
     return len(blocks)
 
@@ -214,8 +223,7 @@ def write_blocks(conn: sqlite3.Connection, tier: TierIO, buckets: BucketArrays, 
     """Make blocks (sids[i], starts[i]) hold exactly the given buckets, one compacted part
     row each; a listed block left with no bucket is deleted."""
     delete_blocks(conn, tier.step, set(zip(np.asarray(sids).tolist(), np.asarray(starts).tolist())))
-    blocks = codec.encode_blocks(buckets, tier.step, tier.span)
-    conn.executemany(_INSERT_PART, ((b.series_id, tier.step, b.start, b.parts, b.data) for b in blocks))
+    conn.executemany(_INSERT_PART, codec.encode_blocks(buckets, tier.step, tier.span).rows(tier.step))
 
 
 def replace_buckets(conn: sqlite3.Connection, tier: TierIO, r_sid: np.ndarray, r_lo: np.ndarray, r_hi: np.ndarray,
@@ -241,18 +249,18 @@ def replace_buckets(conn: sqlite3.Connection, tier: TierIO, r_sid: np.ndarray, r
     write_blocks(conn, tier, merged, sids, starts)
 
 
-def compact_dirty(conn: sqlite3.Connection, alpha_of: Callable[[int, int], float]) -> int:
-    """Merge the parts of blocks that got COMPACT_AFTER part rows or more since their last
-    compaction into one row each.  Returns how many blocks."""
-    keys = conn.execute(
-        f"SELECT series_id, step, start FROM series_dirty WHERE appended >= {COMPACT_AFTER}"
-    ).fetchall()
+def compact_dirty(conn: sqlite3.Connection, alpha_of: Callable[[int, int], float], *, every: bool = False) -> int:
+    """Merge the parts of each block that got COMPACT_AFTER parts or more since it was last
+    compacted (``every``: of each block that got any) into one row.  Returns how many blocks."""
+    where = "" if every else f"WHERE appended >= {COMPACT_AFTER}"
+    keys = conn.execute(f"SELECT series_id, step, start FROM series_dirty {where}").fetchall()
     groups: dict[tuple[int, float], list[tuple[int, int]]] = {}
     for sid, step, start in keys:
         groups.setdefault((int(step), alpha_of(int(sid), int(step))), []).append((int(sid), int(start)))
     for (step, alpha), part in groups.items():
         tier = TierIO(step, alpha)
-        sids = np.array([k[0] for k in part], np.int64)
-        starts = np.array([k[1] for k in part], np.int64)
-        write_blocks(conn, tier, decode(load_block_keys(conn, tier, sids, starts), tier), sids, starts)
+        for piece in chunks_of(part, 4096):
+            sids = np.array([k[0] for k in piece], np.int64)
+            starts = np.array([k[1] for k in piece], np.int64)
+            write_blocks(conn, tier, decode(load_block_keys(conn, tier, sids, starts), tier), sids, starts)
     return len(keys)

@@ -24,8 +24,9 @@ one-sample minute buckets then cost ~11 bytes with no sketch stored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -71,11 +72,19 @@ def decode_chunks(ts_blobs: Sequence[bytes], val_blobs: Sequence[bytes]) -> tupl
 # --- tier blocks ------------------------------------------------------------------------
 
 @dataclass(slots=True)
-class EncodedBlock:
-    series_id: int
-    start: int  # block start, epoch seconds
-    parts: int
-    data: bytes  # varint lengths of the first five sections, then the six sections
+class EncodedBlocks:
+    """Encoded block parts, column by column (plain lists, ready for executemany)."""
+
+    series_id: list[int]
+    start: list[int]  # block start, epoch seconds
+    parts: list[int]  # partials in the part
+    data: list[bytes]  # varint lengths of the first five sections, then the six sections
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def rows(self, step: int) -> Iterator[tuple[int, int, int, int, bytes]]:
+        return zip(self.series_id, repeat(step), self.start, self.parts, self.data)
 
 
 def _masks(count: np.ndarray, inexact: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -85,13 +94,13 @@ def _masks(count: np.ndarray, inexact: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return has_first, has_extra, explicit
 
 
-def encode_blocks(arr: BucketArrays, step: int, span: int) -> list[EncodedBlock]:
-    """Partials (group = series id) -> one EncodedBlock per (series, block) they fall in.
+def encode_blocks(arr: BucketArrays, step: int, span: int) -> EncodedBlocks:
+    """Partials (group = series id) -> one encoded part per (series, block) they fall in.
     Rows with a zero count are left out."""
     if np.any(arr.count == 0):
         arr = arr.take(arr.count != 0)
     if len(arr) == 0:
-        return []
+        return EncodedBlocks([], [], [], [])
     block = np.floor_divide(arr.start, span) * span
     order = np.lexsort((block, arr.group))
     if np.any(np.diff(order) < 0):
@@ -105,10 +114,10 @@ def encode_blocks(arr: BucketArrays, step: int, span: int) -> list[EncodedBlock]
     has_first, has_extra, explicit = _masks(arr.count, arr.inexact)
 
     head = (vi.zigzag(arr.count) << np.uint64(2)) | (arr.inexact.astype(np.uint64) << np.uint64(1)) | explicit.astype(np.uint64)
-    heads = vi.encode_segments(np.column_stack([idx.astype(np.uint64), head]).ravel(), parts * 2)
-    sums = vi.split_bytes(np.ascontiguousarray(arr.sum, dtype="<f8").view(np.uint8), parts * 8)
+    heads = vi.encode_buffer(np.column_stack([idx.astype(np.uint64), head]).ravel(), parts * 2)
+    sums = (np.ascontiguousarray(arr.sum, dtype="<f8").view(np.uint8), parts * 8)
     ext = np.column_stack([arr.min[has_extra], arr.max[has_extra]]).astype("<f8").ravel()
-    extrema = vi.split_bytes(ext.view(np.uint8), vi.segment_sums(has_extra, parts) * 16)
+    extrema = (ext.view(np.uint8), vi.segment_sums(has_extra, parts) * 16)
 
     k = has_first.astype(np.int64) + has_extra
     off_codes = np.zeros(int(k.sum()), dtype=np.uint64)
@@ -116,7 +125,7 @@ def encode_blocks(arr: BucketArrays, step: int, span: int) -> list[EncodedBlock]
     bucket_us = arr.start * US
     off_codes[pos[has_first]] = (arr.first[has_first] - bucket_us[has_first]).astype(np.uint64)
     off_codes[pos[has_extra] + 1] = (arr.last[has_extra] - arr.first[has_extra]).astype(np.uint64)
-    offsets = vi.encode_segments(off_codes, vi.segment_sums(k, parts))
+    offsets = vi.encode_buffer(off_codes, vi.segment_sums(k, parts))
 
     e = arr.sketch
     e = e.take(np.flatnonzero(explicit[e.owner]))
@@ -127,16 +136,15 @@ def encode_blocks(arr: BucketArrays, step: int, span: int) -> list[EncodedBlock]
         gowner = e.owner[gstart]
         codes = (idx[gowner] * 3 + e.sign[gstart]).astype(np.uint64)
         groups_per_block = np.bincount(blk_of_row[gowner], minlength=len(firsts))
-        sk_groups = vi.encode_segments(np.column_stack([codes, gsize.astype(np.uint64)]).ravel(), groups_per_block * 2)
+        sk_groups = vi.encode_buffer(np.column_stack([codes, gsize.astype(np.uint64)]).ravel(), groups_per_block * 2)
         kdelta = vi.segment_deltas(e.key, gsize)
         bins_per_block = np.bincount(blk_of_row[e.owner], minlength=len(firsts))
-        sk_bins = vi.encode_segments(np.column_stack([vi.zigzag(kdelta), vi.zigzag(e.count)]).ravel(), bins_per_block * 2)
+        sk_bins = vi.encode_buffer(np.column_stack([vi.zigzag(kdelta), vi.zigzag(e.count)]).ravel(), bins_per_block * 2)
     else:
-        sk_groups = sk_bins = [b""] * len(firsts)
+        sk_groups = sk_bins = (np.zeros(0, np.uint8), np.zeros(len(firsts), np.int64))
 
     data = vi.join_sections([heads, sums, extrema, offsets, sk_groups, sk_bins])
-    return [EncodedBlock(int(arr.group[f]), int(block[f]), int(p), d)
-            for f, p, d in zip(firsts.tolist(), parts.tolist(), data)]
+    return EncodedBlocks(arr.group[firsts].tolist(), block[firsts].tolist(), parts.tolist(), data)
 
 
 def decode_blocks(rows: Sequence[Sequence[object]], step: int, alpha: float) -> BucketArrays:

@@ -91,39 +91,51 @@ def read_samples(samples: Iterable[tuple[str, Sequence[float] | np.ndarray, Sequ
     """Gather the input into flat arrays, marking what cannot be read at all."""
     names: list[str] = []
     index_of: dict[str, int] = {}
-    parts_idx, parts_ts, parts_val, parts_code = [], [], [], []
+    owners: list[int] = []
+    sizes: list[int] = []
+    parts_ts: list[np.ndarray] = []
+    parts_val: list[np.ndarray] = []
+    problems: list[tuple[int, np.ndarray]] = []  # (offset, codes) of series with bad samples
     bad_names: list[tuple[str, int]] = []
-    for item in samples:
-        name, ts_in, val_in = item
+    offset = 0
+    for name, ts_in, val_in in samples:
         ts, ts_ok = _numbers(ts_in, times=True)
         val, val_ok = _numbers(val_in, times=False)
-        usable = check_name(name)
-        if usable is None:
-            bad_names.append((repr(name)[:200], max(len(ts), len(val))))
-            continue
-        code = np.zeros(max(len(ts), len(val)), dtype=np.int8)
+        i = index_of.get(name) if isinstance(name, str) else None
+        if i is None:
+            if check_name(name) is None:
+                bad_names.append((repr(name)[:200], max(len(ts), len(val))))
+                continue
+            i = index_of[name] = len(names)
+            names.append(name)
+        n = max(len(ts), len(val))
         if len(ts) != len(val):
-            code[:] = LENGTH
-            ts = np.resize(ts, len(code)) if len(ts) else np.full(len(code), np.nan)
-            val = np.resize(val, len(code)) if len(val) else np.full(len(code), np.nan)
-        else:
+            problems.append((offset, np.full(n, LENGTH, dtype=np.int8)))
+            ts = np.resize(ts, n) if len(ts) else np.full(n, np.nan)
+            val = np.resize(val, n) if len(val) else np.full(n, np.nan)
+        elif val_ok is not None or ts_ok is not None:
+            code = np.zeros(n, dtype=np.int8)
             if val_ok is not None:
                 code[~val_ok] = NON_NUMERIC
             if ts_ok is not None:
                 code[~ts_ok & (code == OK)] = BAD_TIME
-        i = index_of.setdefault(usable, len(names))
-        if i == len(names):
-            names.append(usable)
-        parts_idx.append(np.full(len(code), i, dtype=np.int64))
+            problems.append((offset, code))
+        owners.append(i)
+        sizes.append(n)
         parts_ts.append(ts)
         parts_val.append(val)
-        parts_code.append(code)
-
-    def cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
-        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
-
-    return Intake(names, cat(parts_idx, np.int64), cat(parts_ts, np.float64), cat(parts_val, np.float64),
-                  cat(parts_code, np.int8), bad_names)
+        offset += n
+    code = np.zeros(offset, dtype=np.int8)
+    for at, c in problems:
+        code[at:at + len(c)] = c
+    return Intake(
+        names,
+        np.repeat(np.array(owners, dtype=np.int64), np.array(sizes, dtype=np.int64)),
+        np.concatenate(parts_ts) if parts_ts else np.zeros(0),
+        np.concatenate(parts_val) if parts_val else np.zeros(0),
+        code,
+        bad_names,
+    )
 
 
 def judge(intake: Intake, oldest: np.ndarray, newest: float) -> np.ndarray:

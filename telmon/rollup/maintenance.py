@@ -137,6 +137,7 @@ def prune(ss: SeriesStore, conn: sqlite3.Connection, now: float) -> PruneResult:
         _prune_raw(conn, sids, now - retention, result)
     for (step, retention, alpha), sids in by_tier.items():
         _prune_tier(conn, TierIO(step, alpha), sids, now - retention, result)
+    result.blocks_compacted = blockio.compact_dirty(conn, _alpha_lookup(conn, {r.id: r for r in rows}), every=True)
     return result
 
 

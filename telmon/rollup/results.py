@@ -61,6 +61,7 @@ class PruneResult:
     chunks_trimmed: int = 0
     blocks_deleted: int = 0
     blocks_trimmed: int = 0
+    blocks_compacted: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

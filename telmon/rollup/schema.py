@@ -12,13 +12,14 @@ steps).  A block is stored as one or more *part* rows, each a log of partial buc
 by column (see codec.py): a write inserts a new part row and never rewrites old bytes
 (updating growing rows in place cost 3-10x more than inserting, measured); reads merge the
 parts.  ``series_dirty`` counts parts added to a block since it was last compacted into one
-row; the partial index finds blocks worth compacting without scanning.
+row (a block's first part is not counted); writes compact the blocks that reach
+COMPACT_AFTER, found through the partial index without a scan, and ``prune`` compacts all.
 """
 
 from __future__ import annotations
 
 # A block that got this many part rows since it was last compacted is compacted.
-COMPACT_AFTER = 16
+COMPACT_AFTER = 32
 
 SERIES_STEPS: list[str] = [
     # 1: series, policy rules, raw chunks, bucket blocks

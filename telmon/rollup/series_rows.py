@@ -103,24 +103,32 @@ def coalesce_runs(sid: np.ndarray, start: np.ndarray, step: int) -> tuple[np.nda
 
 def tier_groups(rows: Sequence[SeriesRow], now: float) -> list[tuple[TierIO, np.ndarray, np.ndarray]]:
     """(tier, series ids, their cutoffs) for every (step, accuracy) the series' policies hold."""
-    groups: dict[tuple[int, float], tuple[list[int], list[float]]] = {}
+    by_policy: dict[str, tuple[Policy, list[int]]] = {}
     for row in rows:
-        for tier in row.policy.tiers:
-            sids, cutoffs = groups.setdefault((tier.step, tier.alpha), ([], []))
-            sids.append(row.id)
-            cutoffs.append(tier.cutoff(now))
-    return [(TierIO(step, alpha), np.array(s, np.int64), np.array(c, np.float64))
-            for (step, alpha), (s, c) in sorted(groups.items())]
+        by_policy.setdefault(row.policy.spec, (row.policy, []))[1].append(row.id)
+    groups: dict[tuple[int, float], tuple[list[np.ndarray], list[np.ndarray]]] = {}
+    for policy, sids in by_policy.values():
+        ids = np.array(sids, np.int64)
+        for tier in policy.tiers:
+            s, c = groups.setdefault((tier.step, tier.alpha), ([], []))
+            s.append(ids)
+            c.append(np.full(len(ids), tier.cutoff(now)))
+    return [(TierIO(step, alpha), np.concatenate(s), np.concatenate(c)) for (step, alpha), (s, c) in sorted(groups.items())]
 
 
-def in_tier(samples: RawSamples, step: int, cutoff: BySeries) -> RawSamples:
-    """The samples of series in the tier whose bucket ends after the series' cutoff."""
+def in_tier(samples: RawSamples, step: int, cutoff: BySeries, *, everyone: bool = False) -> RawSamples:
+    """The samples of series in the tier whose bucket ends after the series' cutoff.
+    ``everyone``: the caller knows every sample's series is in the tier."""
     if len(samples) == 0:
         return samples
-    keep = cutoff.has(samples.sid)
-    start = bucket_starts(samples.ts[keep], step)
-    keep[keep] = start + step > cutoff(samples.sid[keep])
-    return samples.take(np.flatnonzero(keep))
+    if everyone and (cutoff.values == cutoff.values[0]).all():
+        # the usual case, every series in the tier under one policy: one comparison
+        keep = bucket_starts(samples.ts, step) + step > cutoff.values[0]
+    else:
+        keep = cutoff.has(samples.sid)
+        start = bucket_starts(samples.ts[keep], step)
+        keep[keep] = start + step > cutoff(samples.sid[keep])
+    return samples if keep.all() else samples.take(np.flatnonzero(keep))
 
 
 def rows_by_id(conn: Any, sids: Sequence[int]) -> dict[int, SeriesRow]:

@@ -218,8 +218,11 @@ class SeriesStore:
         shadow = self._shadowed(conn, row_of, sid, ts_us, chunk_sids, firsts, lengths, first_chunk)
         result.replaced += len(shadow)
         new = RawSamples(sid, ts_us, values, np.zeros(len(sid), np.int64))
+        last_us = BySeries(chunk_sids, [NO_RAW_FROM if row_of[s].last_us is None else row_of[s].last_us
+                                        for s in chunk_sids.tolist()])
         for tier, members, cutoffs in tier_groups([row_of[s] for s in chunk_sids.tolist()], now):
-            self._update_tier(conn, tier, members, cutoffs, row_of, new, shadow)
+            everyone = len(members) == len(chunk_sids)
+            self._update_tier(conn, tier, members, cutoffs, row_of, new, shadow, last_us, everyone)
         blockio.compact_dirty(conn, self._alpha_lookup(conn, row_of))
         ts_max = ts_us[firsts + lengths - 1]
         conn.executemany(
@@ -244,11 +247,12 @@ class SeriesStore:
         return old.take(np.sort(ib))
 
     def _update_tier(self, conn: sqlite3.Connection, tier: TierIO, members: np.ndarray, cutoffs: np.ndarray,
-                     row_of: dict[int, SeriesRow], new: RawSamples, shadow: RawSamples) -> None:
+                     row_of: dict[int, SeriesRow], new: RawSamples, shadow: RawSamples, last_us: BySeries,
+                     everyone: bool) -> None:
         """Bring one tier's buckets up to date with a write's samples (see module doc)."""
         step = tier.step
         cutoff = BySeries(members, cutoffs)
-        adds, gone = in_tier(new, step, cutoff), in_tier(shadow, step, cutoff)
+        adds, gone = in_tier(new, step, cutoff, everyone=everyone), in_tier(shadow, step, cutoff, everyone=everyone)
         parts = []
         r_sid = r_lo = r_hi = np.zeros(0, np.int64)
         if len(gone):
@@ -261,7 +265,7 @@ class SeriesStore:
             inside = blockio.in_ranges(adds.sid, bucket_starts(adds.ts, step), r_sid, r_lo, r_hi)
             adds = adds.take(np.flatnonzero(~inside))
         parts.append(aggregate_arrays(adds.sid, adds.ts, adds.value, step, tier.alpha))
-        blockio.append_partials(conn, tier, concat_arrays(parts, alpha=tier.alpha))
+        blockio.append_partials(conn, tier, concat_arrays(parts, alpha=tier.alpha), last_us)
         if len(r_sid):
             maintenance.recompute(conn, tier, r_sid, r_lo, r_hi)
 
@@ -281,7 +285,9 @@ class SeriesStore:
             return maintenance.revert(self, conn, batch_id, now)
 
     def prune(self, *, now: float) -> PruneResult:
-        """Delete what retention no longer keeps, so a series' storage stops growing."""
+        """Delete what retention no longer keeps, so a series' storage stops growing, and
+        compact every block that got parts since its last compaction.  Run it periodically
+        (e.g. hourly)."""
         with self.store.transaction() as conn:
             return maintenance.prune(self, conn, now)
 

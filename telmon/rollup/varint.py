@@ -122,11 +122,16 @@ def split_bytes(buf: np.ndarray, lengths: np.ndarray) -> list[bytes]:
     return [raw[a:b] for a, b in zip(starts, ends)]
 
 
-def encode_segments(codes: np.ndarray, per_segment: np.ndarray) -> list[bytes]:
-    """Varint-encode uint64 codes and cut the result into one byte string per segment,
-    where ``per_segment[i]`` values belong to segment i."""
+def encode_buffer(codes: np.ndarray, per_segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Varint-encode uint64 codes, ``per_segment[i]`` of them belonging to segment i ->
+    (one buffer, bytes of each segment)."""
     buf, lengths = encode_varints(codes)
-    return split_bytes(buf, segment_sums(lengths, per_segment))
+    return buf, segment_sums(lengths, per_segment)
+
+
+def encode_segments(codes: np.ndarray, per_segment: np.ndarray) -> list[bytes]:
+    """Like encode_buffer, cut into one byte string per segment."""
+    return split_bytes(*encode_buffer(codes, per_segment))
 
 
 def decode_segments(blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -155,13 +160,19 @@ def gather(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarr
     return buf[np.arange(total, dtype=np.int64) + shift]
 
 
-def join_sections(sections: list[list[bytes]]) -> list[bytes]:
+def join_sections(sections: list[tuple[np.ndarray, np.ndarray]]) -> list[bytes]:
     """Per blob: a header of varint byte lengths of all sections but the last, then the
-    sections.  ``sections[s][i]`` is section s of blob i."""
-    n = len(sections[0])
-    lens = np.array([[len(b) for b in sec] for sec in sections[:-1]], dtype=np.uint64).T.ravel()
-    headers = encode_segments(lens, np.full(n, len(sections) - 1, dtype=np.int64))
-    return [b"".join(parts) for parts in zip(headers, *sections)]
+    sections.  ``sections[s]`` is (buffer, bytes per blob) of section s; one gather builds
+    every blob, so the cost does not grow with a Python step per section."""
+    lens = np.stack([np.asarray(length, dtype=np.int64) for _, length in sections])
+    n = lens.shape[1]
+    header = encode_buffer(lens[:-1].T.ravel().astype(np.uint64), np.full(n, len(sections) - 1, dtype=np.int64))
+    sources = [header, *sections]
+    src = np.concatenate([np.asarray(buf, dtype=np.uint8) for buf, _ in sources])
+    bases = np.cumsum([0] + [len(buf) for buf, _ in sources[:-1]])
+    starts = np.stack([segment_starts(length) + base for (_, length), base in zip(sources, bases)]).T.ravel()
+    widths = np.stack([np.asarray(length, dtype=np.int64) for _, length in sources]).T
+    return split_bytes(gather(src, starts, widths.ravel()), widths.sum(axis=1))
 
 
 def split_sections(blobs: list[bytes], count: int) -> list[tuple[np.ndarray, np.ndarray]]:
