@@ -83,8 +83,9 @@ def completeness_data(request: Request, station: Stations = None, start: Time = 
 
 
 @router.get("/api/v1/schedule/missing", tags=["schedule"], summary="Scheduled stations with missing slots in a span")
-def missing_data(request: Request, start: Time = None, end: Time = None, station: Stations = None) -> Any:
-    return sq.missing(_store(request), start, end, station, now=_now(request), settings=_settings(request))
+def missing_data(request: Request, start: Time = None, end: Time = None, station: Stations = None,
+                 runs: bool = False) -> Any:
+    return sq.missing(_store(request), start, end, station, now=_now(request), settings=_settings(request), runs=runs)
 
 
 @router.get("/api/v1/schedule/silent", tags=["schedule"], summary="Stations with no report since a time")

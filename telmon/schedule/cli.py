@@ -161,7 +161,7 @@ def register(main: click.Group) -> None:
         """Scheduled stations with missing slots in the span (default: last day)."""
         st, settings = _open(config_path, store)
         with st:
-            data = sq.missing(st, start, end, list(stations) or None, settings=settings)
+            data = sq.missing(st, start, end, list(stations) or None, settings=settings, runs=True)
         if as_json:
             _json(data)
             return

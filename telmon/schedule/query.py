@@ -227,17 +227,18 @@ def completeness(store: Any, stations: Iterable[str] | str | None, start: object
 
 
 def missing(store: Any, start: object = None, end: object = None, stations: Iterable[str] | str | None = None, *,
-            now: float | None = None, settings: ScheduleSettings | None = None) -> dict[str, Any]:
-    """Scheduled stations with missing slots in the span (default: the last day)."""
+            now: float | None = None, settings: ScheduleSettings | None = None, runs: bool = False) -> dict[str, Any]:
+    """Scheduled stations with missing slots in the span (default: the last day), with their
+    missing count; ``runs`` adds each station's runs of missing slots (start, end, slots, open)."""
     settings = settings or ScheduleSettings()
     t_now = _now(now)
     t0, t1 = _span(start, end, now=t_now, default_span=86400.0)
     codes = _stations(stations) if stations else None
     with _read(store) as conn:
         _require_tables(conn)
-        rows = reads.stations_missing(conn, t0, t1, t_now, settings, codes)
+        rows = reads.stations_missing(conn, t0, t1, t_now, settings, codes, runs=runs)
     for r in rows:
-        for g in r["runs"]:
+        for g in r.get("runs", ()):
             _iso_fields(g, "start", "end")
     return {"start": iso(t0), "end": iso(t1), "count": len(rows), "stations": rows}
 

@@ -16,6 +16,7 @@ from telmon.schedule.slots import (
     LABELS,
     LATE_CODES,
     Schedule,
+    cached_schedule,
     run_overlap,
     span_counts,
     trailing_run,
@@ -179,54 +180,66 @@ def completeness(
 
 def stations_missing(
     conn: sqlite3.Connection, a: float, b: float, now: float, settings: ScheduleSettings,
-    codes: Sequence[str] | None = None,
+    codes: Sequence[str] | None = None, *, runs: bool = True,
 ) -> list[dict[str, Any]]:
-    """Scheduled stations with at least one missing slot starting in [a, b): their missing
-    count and runs.  Stored runs come from the sched_gap_start index; the unstored trailing runs
-    from stations whose next expected slot started before ``b`` and is overdue at ``now``."""
+    """Scheduled stations with at least one missing slot starting in [a, b): their missing count
+    and (if ``runs``) the runs.  Stored runs come from the sched_gap_start index; the unstored
+    trailing runs from stations whose next expected slot started before ``b`` and is overdue."""
     found: dict[int, list[tuple[int, int, bool]]] = {}
+    counts: dict[int, int] = {}
+    names: dict[int, tuple[str, str | None]] = {}
     schedules: dict[int, Schedule] = {}
-
-    def sched_of(sid: int, iv: float, first: float, window: float) -> Schedule:
-        s = schedules.get(sid)
-        if s is None:
-            s = schedules[sid] = Schedule(iv, first or 0.0, window or 0.0)
-        return s
-
-    for sid, s_t, e_t, iv, first, window in conn.execute(
-        "SELECT g.station_id, g.start_t, g.end_t, ss.interval_s, ss.first_s, ss.window_s FROM sched_gap g "
-        "JOIN sched_station ss ON ss.station_id = g.station_id WHERE g.start_t >= ? AND g.start_t < ? "
-        "AND g.end_t >= ?", (a - DAY, b, a)):
-        sch = sched_of(sid, iv, first, window)
+    if runs:
+        where, params = "g.start_t >= ? AND g.start_t < ? AND g.end_t >= ?", (a - DAY, b, a)
+    else:
+        # Runs wholly inside the span are summed by SQLite from the covering index; only the
+        # runs cut by an edge of the span need slot arithmetic.
+        for sid, code, name, n in conn.execute(
+                "SELECT g.station_id, s.code, s.name, sum(g.missing) FROM sched_gap g JOIN stations s ON s.id = g.station_id "
+                "WHERE g.start_t >= ? AND g.start_t < ? AND g.end_t < ? GROUP BY g.station_id", (a, b, b)):
+            counts[sid] = n
+            names[sid] = (code, name)
+        where = "((g.start_t >= ? AND g.start_t < ? AND g.end_t >= ?) OR (g.start_t >= ? AND g.start_t < ? AND g.end_t >= ?))"
+        params = (a - DAY, a, a, a, b, b)
+    for sid, s_t, e_t, iv, first, window, baud, source in conn.execute(
+        "SELECT g.station_id, g.start_t, g.end_t, ss.interval_s, ss.first_s, ss.window_s, ss.baud, "
+        f"ss.source FROM sched_gap g JOIN sched_station ss ON ss.station_id = g.station_id WHERE {where}", params):
+        sch = schedules.get(sid) or schedules.setdefault(
+            sid, cached_schedule(iv, first or 0.0, window or 0.0, baud, source or "registry"))
         part = run_overlap(sch, sch.index(s_t), sch.index(e_t), a, b)
         if part:
             found.setdefault(sid, []).append((part[0], part[1], False))
-    for r in conn.execute(
-        f"SELECT {SELECT_COLUMNS} FROM sched_station ss WHERE ss.next_t < ? AND ss.next_end <= ?",
-        (b, now - settings.grace)):
-        row = StationRow.from_row(r)
-        sch = row.schedule
-        if sch is None:
+    # Silent stations: their trailing run is arithmetic on the columns, no row object needed.
+    for sid, iv, first, window, baud, source, last_t in conn.execute(
+        "SELECT station_id, interval_s, first_s, window_s, baud, source, last_t FROM sched_station "
+        "WHERE next_t < ? AND next_end <= ?", (b, now - settings.grace)):
+        if not iv or last_t is None:
             continue
-        trail = trailing_run(sch, row.state, now, settings.grace)
-        part = run_overlap(sch, trail[0], trail[1], a, b) if trail else None
+        sch = schedules.get(sid) or schedules.setdefault(
+            sid, cached_schedule(iv, first or 0.0, window or 0.0, baud, source or "registry"))
+        last, due = sch.index(last_t), sch.last_due(now, settings.grace)
+        part = run_overlap(sch, last + 1, due, a, b) if due > last else None
         if part:
-            schedules[row.station_id] = sch
-            found.setdefault(row.station_id, []).append((part[0], part[1], True))
-    if not found:
+            found.setdefault(sid, []).append((part[0], part[1], True))
+    if not found and not counts:
         return []
-    names = _codes(conn, list(found))
+    names.update(_codes(conn, [sid for sid in found if sid not in names]))
     wanted = set(codes) if codes else None
     out = []
-    for sid, parts in found.items():
+    for sid in set(found) | set(counts):
         code, name = names.get(sid, (str(sid), None))
         if wanted is not None and code not in wanted:
             continue
-        sch = schedules[sid]
-        runs = [{"start": sch.start(n0), "end": sch.end(n1), "slots": n1 - n0 + 1, "open": trailing}
-                for n0, n1, trailing in merge_runs(parts)]
-        out.append({"station": code, "name": name, "missing": sum(r["slots"] for r in runs), "runs": runs,
-                    "interval_s": sch.interval})
+        merged = merge_runs(found.get(sid, []))
+        item: dict[str, Any] = {"station": code, "name": name,
+                                "missing": counts.get(sid, 0) + sum(n1 - n0 + 1 for n0, n1, _ in merged),
+                                "open": any(t for _, _, t in merged)}
+        if runs:
+            sch = schedules[sid]
+            item["interval_s"] = sch.interval
+            item["runs"] = [{"start": sch.start(n0), "end": sch.end(n1), "slots": n1 - n0 + 1, "open": trailing}
+                            for n0, n1, trailing in merged]
+        out.append(item)
     out.sort(key=lambda d: d["station"])
     return out
 

@@ -21,6 +21,7 @@ without being stored (the trailing run grows with ``now``, not with writes).
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 from collections.abc import Iterable, Sequence
@@ -55,6 +56,8 @@ class Schedule:
     window: float = 0.0
     baud: int | None = None
     source: str = "registry"
+    # first mod interval, computed once: slot arithmetic runs per report and per answer row
+    phase: float = field(init=False, repr=False, compare=False, default=0.0)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.interval) and self.interval > 0):
@@ -66,12 +69,9 @@ class Schedule:
                              f"({self.interval:g} s)")
         if self.baud is not None and self.baud <= 0:
             raise ValueError(f"baud must be positive, got {self.baud!r}")
-
-    @property
-    def phase(self) -> float:
         # For intervals that divide a day this is LRGS's grid (first + k*interval from each
         # midnight); for others the grid runs on from the epoch instead of restarting daily.
-        return self.first % self.interval
+        object.__setattr__(self, "phase", self.first % self.interval)
 
     def start(self, n: int) -> float:
         return self.phase + n * self.interval
@@ -105,6 +105,13 @@ class Schedule:
     def same_as(self, other: Schedule | None) -> bool:
         return (other is not None and self.interval == other.interval and self.phase == other.phase
                 and self.window == other.window and self.baud == other.baud)
+
+
+@functools.lru_cache(maxsize=4096)
+def cached_schedule(interval: float, first: float, window: float, baud: int | None, source: str) -> Schedule:
+    """A shared Schedule for stored values: rows of a large network mostly repeat a few schedules,
+    and a Schedule is immutable."""
+    return Schedule(interval, first, window, baud, source)
 
 
 def message_duration(length_bytes: int | None, baud: int | None) -> float:

@@ -28,6 +28,7 @@ from telmon.schedule.slots import (
     MemoryMarks,
     Schedule,
     SlotState,
+    cached_schedule,
     classify,
     infer_schedule,
     message_duration,
@@ -71,7 +72,8 @@ SCHEDULE_STEPS: list[str] = [
         missing INTEGER NOT NULL,
         PRIMARY KEY (station_id, start_t)
     ) WITHOUT ROWID;
-    CREATE INDEX sched_gap_start ON sched_gap(start_t);
+    -- covering for the cross-station questions (the primary key columns ride along)
+    CREATE INDEX sched_gap_start ON sched_gap(start_t, end_t, missing);
     CREATE TABLE sched_late (
         station_id INTEGER NOT NULL,
         slot_t REAL NOT NULL,
@@ -143,7 +145,8 @@ class StationRow:
         d = dict(zip(_COLUMNS, r))
         sched = None
         if d["interval_s"]:
-            sched = Schedule(d["interval_s"], d["first_s"] or 0.0, d["window_s"] or 0.0, d["baud"], d["source"] or "registry")
+            sched = cached_schedule(d["interval_s"], d["first_s"] or 0.0, d["window_s"] or 0.0, d["baud"],
+                                    d["source"] or "registry")
         state = SlotState()
         if sched is not None and d["origin_t"] is not None and d["last_t"] is not None:
             state = SlotState(sched.index(d["origin_t"]), sched.index(d["last_t"]), d["last_code"], d["missing"], d["late"])
