@@ -96,12 +96,15 @@ def arrival_message(rec: FileRecord, arrival_id: int, unit: Unit, index: int) ->
         "entries": len(unit.entries),
         "first_observed": unit.first_observed,
         "last_observed": unit.last_observed,
-        "meta": unit.meta,
     }
     if rec.format == "jobarchive":
-        # The parsed job summary, where a Test4Theory worker looks for it.
+        # The parsed job summary at the top, where a Test4Theory worker looks for it.
         msg["user"] = unit.meta.get("user")
         msg["job"] = unit.meta.get("job", {})
+        if unit.meta.get("redacted"):
+            msg["redacted"] = unit.meta["redacted"]
+    else:
+        msg["meta"] = unit.meta
     return msg
 
 
