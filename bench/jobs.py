@@ -215,7 +215,7 @@ def main() -> None:
         "old_per_file": {**old, "redis_jobs_completed": old_counted},
         "ratio": new["archives_per_s"] / old["archives_per_s"],
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "command": "python bench/jobs.py --archives %d" % args.archives,
+        "command": f"python bench/jobs.py --archives {args.archives}",
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

@@ -144,7 +144,7 @@ def install(service: Any, settings: Any = None, *, now: Callable[[], float] | No
         raise ConfigError(f"sinks need a store with an outbox (SQLite); {store.url} has none", key="store")
     if any(getattr(h, "telmon_outbox", False) for h in store.record_hooks):
         raise ConfigError("sinks are already installed on this store (each arrival would be queued twice)")
-    clock = now or getattr(service, "now", time.time)
+    clock: Callable[[], float] = now or getattr(service, "now", None) or time.time
     outbox = Outbox(store)
     routes = []
     relays: dict[str, Any] = {}

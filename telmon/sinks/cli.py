@@ -18,7 +18,13 @@ import click
 
 def register(main: click.Group) -> None:
     """Add ``worker`` and the ``outbox`` group to the ``telmon`` command."""
-    from telmon.cli import _config, _setup_logging, config_options, emit, friendly_errors
+    from telmon.cli import (
+        _config,
+        _setup_logging,
+        config_options,
+        emit,
+        friendly_errors,
+    )
 
     @main.command()
     @config_options
@@ -81,10 +87,11 @@ def status(store_url: str, *, now: float) -> dict[str, Any]:
     from telmon.errors import ConfigError
     from telmon.sinks.outbox import Outbox
     from telmon.store import open_store
+    from telmon.store.sqlite import SQLiteStore
 
     store = open_store(store_url)
     try:
-        if not hasattr(store, "record_hooks"):
+        if not isinstance(store, SQLiteStore):
             raise ConfigError(f"{store.url} holds no outbox (the sinks need the SQLite store)", key="store")
         rows = Outbox(store).status(now=now)
     finally:

@@ -131,7 +131,7 @@ class Outbox:
             sinks = [r.sink for r in routes if r.wants(rec.feed, rec.format)]
             if not sinks:
                 return
-            rows = []
+            rows: list[tuple[str, str, int, float, str]] = []
             for index, (arrival_id, _sid, unit) in enumerate(arrivals):
                 msg = arrival_message(rec, arrival_id, unit, index)
                 payload = orjson.dumps(msg).decode()

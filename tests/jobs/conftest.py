@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from tests.jobs.support import amqp_connection, delete_queue, redis_cleanup, redis_client, register_jobarchive, unique
+from tests.jobs.support import (
+    amqp_connection,
+    delete_queue,
+    redis_cleanup,
+    redis_client,
+    register_jobarchive,
+    unique,
+)
 
 
 @pytest.fixture(autouse=True)

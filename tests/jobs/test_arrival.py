@@ -12,7 +12,16 @@ import pytest
 
 from telmon.sinks import SinkSettings
 from tests.jobs.support import (
-    AMQP_URL, REDIS_URL, Job, archive, drained, drop, expected_t4tc, queue_messages, recorded, redis_dump,
+    AMQP_URL,
+    REDIS_URL,
+    Job,
+    archive,
+    drained,
+    drop,
+    expected_t4tc,
+    queue_messages,
+    recorded,
+    redis_dump,
     start_service,
 )
 from tests.support import wait_for

@@ -19,7 +19,15 @@ import pytest
 
 from telmon.sinks import SinkSettings
 from tests.jobs.support import (
-    AMQP_URL, REDIS_URL, Job, drained, drop, need_service, queue_messages, recorded, start_service,
+    AMQP_URL,
+    REDIS_URL,
+    Job,
+    drained,
+    drop,
+    need_service,
+    queue_messages,
+    recorded,
+    start_service,
 )
 from tests.support import wait_for
 

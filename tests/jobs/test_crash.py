@@ -16,7 +16,14 @@ from pathlib import Path
 import orjson
 
 from tests.jobs.support import (
-    AMQP_URL, REDIS_URL, Job, drop, expected_t4tc, queue_messages, recorded, redis_dump,
+    AMQP_URL,
+    REDIS_URL,
+    Job,
+    drop,
+    expected_t4tc,
+    queue_messages,
+    recorded,
+    redis_dump,
 )
 from tests.support import wait_for
 
