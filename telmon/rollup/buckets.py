@@ -324,7 +324,7 @@ def to_buckets(arr: BucketArrays, step: int) -> list[Bucket]:
         mine = np.flatnonzero(arr.sketch.owner == i)
         out.append(Bucket(
             start=float(arr.start[i]), step=float(step), count=int(arr.count[i]), sum=float(arr.sum[i]),
-            min=float(arr.min[i]), max=float(arr.max[i]), first_ts=arr.first[i] / US, last_ts=arr.last[i] / US,
+            min=float(arr.min[i]), max=float(arr.max[i]), first_ts=float(arr.first[i] / US), last_ts=float(arr.last[i] / US),
             sketch=QuantileSketch(arr.alpha, arr.sketch.take(mine)), inexact=bool(arr.inexact[i]),
         ))
     return out

@@ -13,8 +13,10 @@ decoding a thousand parts is one numpy pass per section.  Partials of the same b
   heads      varints, 2 per partial: bucket index in block, zigzag(count) << 2 | inexact << 1 | explicit
   sums       float64 per partial
   extrema    float64 (min, max) per partial with count >= 2, or inexact with count >= 1
-  offsets    varints: first-sample offset (us from bucket start) if count >= 1, then
-             last - first if extrema are stored
+  offsets    varints: a unit code (0: us, 1: ms, 2: s -- the coarsest dividing every offset of
+             the part, so whole-second sample times cost one byte), then per partial the
+             first-sample offset from the bucket start if count >= 1, then last - first
+             if extrema are stored
   sk_groups  varints, 2 per sketch store: bucket index * 3 + sign, number of bins
   sk_bins    varints, 2 per bin: zigzag(key delta within the store), zigzag(count)
 
@@ -94,6 +96,32 @@ def _masks(count: np.ndarray, inexact: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return has_first, has_extra, explicit
 
 
+_UNITS = np.array([1, 1_000, 1_000_000], dtype=np.uint64)
+
+
+def _with_units(codes: np.ndarray, per_block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix each block's offsets with the coarsest unit dividing them all, and divide."""
+    block = vi.segment_ids(per_block)
+    unit = np.full(len(per_block), 2, dtype=np.int64)
+    for code, size in ((1, _UNITS[2]), (0, _UNITS[1])):
+        # a block keeps unit `code + 1` only if no offset breaks it
+        breaks = vi.segment_sums((codes % size) != 0, per_block) > 0
+        unit[breaks] = code
+    scaled = codes // _UNITS[unit[block]]
+    out = np.insert(scaled, vi.segment_starts(per_block), unit.astype(np.uint64))
+    return out, per_block + 1
+
+
+def _without_units(values: np.ndarray, per_block: np.ndarray) -> np.ndarray:
+    if np.any(per_block < 1) or np.any(values[vi.segment_starts(per_block)] > 2):
+        raise ValueError("offsets without a unit")
+    starts = vi.segment_starts(per_block)
+    unit = _UNITS[values[starts].astype(np.int64)]
+    is_unit = np.zeros(len(values), dtype=bool)
+    is_unit[starts] = True
+    return values[~is_unit] * np.repeat(unit, per_block - 1)
+
+
 def encode_blocks(arr: BucketArrays, step: int, span: int) -> EncodedBlocks:
     """Partials (group = series id) -> one encoded part per (series, block) they fall in.
     Rows with a zero count are left out."""
@@ -125,7 +153,8 @@ def encode_blocks(arr: BucketArrays, step: int, span: int) -> EncodedBlocks:
     bucket_us = arr.start * US
     off_codes[pos[has_first]] = (arr.first[has_first] - bucket_us[has_first]).astype(np.uint64)
     off_codes[pos[has_extra] + 1] = (arr.last[has_extra] - arr.first[has_extra]).astype(np.uint64)
-    offsets = vi.encode_buffer(off_codes, vi.segment_sums(k, parts))
+    per_block = vi.segment_sums(k, parts)
+    offsets = vi.encode_buffer(*_with_units(off_codes, per_block))
 
     e = arr.sketch
     e = e.take(np.flatnonzero(explicit[e.owner]))
@@ -181,7 +210,7 @@ def decode_blocks(rows: Sequence[Sequence[object]], step: int, alpha: float) -> 
     vmin[has_extra] = ext[0::2]
     vmax[has_extra] = ext[1::2]
 
-    offs, _ = vi.decode_buffer(offs_b, offs_l)
+    offs = _without_units(*vi.decode_buffer(offs_b, offs_l))
     k = has_first.astype(np.int64) + has_extra
     if len(offs) != int(k.sum()):
         raise ValueError("offsets do not match the heads")

@@ -104,7 +104,7 @@ def read_samples(samples: Iterable[tuple[str, Sequence[float] | np.ndarray, Sequ
         i = index_of.get(name) if isinstance(name, str) else None
         if i is None:
             if check_name(name) is None:
-                bad_names.append((repr(name)[:200], max(len(ts), len(val))))
+                bad_names.append((name[:200] if isinstance(name, str) else repr(name)[:200], max(len(ts), len(val))))
                 continue
             i = index_of[name] = len(names)
             names.append(name)

@@ -174,25 +174,29 @@ class SeriesStore:
             return WriteResult(batch_id=None)
         with self.store.transaction() as conn:
             batch_id = self.store.new_batch(conn, "series", source, now)
-            rows, created = self._ensure_series(conn, taken.names, now)
-            result = WriteResult(batch_id, series_created=created)
-            oldest = np.array([r.policy.oldest_accepted(now) for r in rows], dtype=np.float64)
+            specs = self._policy_specs(conn, taken.names)
+            oldest = np.array([parse_policy(s).oldest_accepted(now) for s in specs], dtype=np.float64)
             code = intake.judge(taken, oldest, now + self.future_tolerance)
-            self._reject(conn, result, taken, rows, code, batch_id, source, now)
+            result = WriteResult(batch_id)
+            self._reject(conn, result, taken, code, batch_id, source, now)
             ok = np.flatnonzero(code == intake.OK)
             if len(ok):
-                sid_of = np.array([r.id for r in rows], dtype=np.int64)
+                # only series with a sample to keep are created
+                keep = np.unique(taken.name_index[ok])
+                rows, result.series_created = self._ensure_series(conn, [taken.names[i] for i in keep.tolist()], now)
+                sid_of = np.zeros(len(taken.names), dtype=np.int64)
+                sid_of[keep] = [r.id for r in rows]
                 self._store(conn, result, rows, sid_of[taken.name_index[ok]], taken.ts[ok], taken.values[ok],
                             batch_id, now)
             conn.execute("UPDATE batches SET finished_at = ?, records = ? WHERE id = ?", (now, result.accepted, batch_id))
         return result
 
-    def _reject(self, conn: sqlite3.Connection, result: WriteResult, taken: intake.Intake, rows: list[SeriesRow],
-                code: np.ndarray, batch_id: int, source: str | None, now: float) -> None:
+    def _reject(self, conn: sqlite3.Connection, result: WriteResult, taken: intake.Intake, code: np.ndarray,
+                batch_id: int, source: str | None, now: float) -> None:
         bad = np.flatnonzero(code != intake.OK)
         pairs, counts = np.unique(taken.name_index[bad] * 16 + code[bad], return_counts=True)
         for key, n in zip(pairs.tolist(), counts.tolist()):
-            result.rejections.append(Rejection(rows[key // 16].name, intake.REASONS[key % 16], n))
+            result.rejections.append(Rejection(taken.names[key // 16], intake.REASONS[key % 16], n))
         for name, n in taken.bad_names:
             result.rejections.append(Rejection(name, intake.BAD_NAME, n))
         result.rejected = sum(r.count for r in result.rejections)
