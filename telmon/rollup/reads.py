@@ -18,7 +18,7 @@ from telmon.rollup import blockio
 from telmon.rollup.blockio import TierIO
 from telmon.rollup.buckets import (
     US, BucketArrays, aggregate_arrays, check_stats, compute_stats, concat_arrays, convert_arrays,
-    expected_counts, rebucket,
+    expected_counts, merge_rows, rebucket,
 )
 from telmon.rollup.errors import BadSeriesQuery, UnknownSeries
 from telmon.rollup.results import SeriesAnswer, SeriesPoints
@@ -43,11 +43,13 @@ def series(ss: SeriesStore, conn: sqlite3.Connection, name_or_pattern: str, star
         raise BadSeriesQuery(f"agg must be 'merge' or 'sum', not {agg!r}", field="agg")
     if not (math.isfinite(start) and math.isfinite(end)) or end <= start:
         raise BadSeriesQuery("end must come after start", field="end")
-    if step is not None and (int(step) != step or step < 1):
-        raise BadSeriesQuery("step must be a whole number of seconds, at least 1", field="step")
+    if step is not None and (int(step) != step or step < 0):
+        raise BadSeriesQuery("step must be a whole number of seconds (0: one point for the whole span)", field="step")
     rows = ss._match(conn, name_or_pattern)
     if not rows:
         raise UnknownSeries(name_or_pattern)
+    if step == 0:
+        return _whole_span(conn, rows, name_or_pattern, start, end, stat_names, agg, now)
     choices = [choose_tier(r.policy, start, end, now, step) for r in rows]
     if agg is not None:
         choices = _common_step(rows, choices, start, end, now)
@@ -88,6 +90,38 @@ def series(ss: SeriesStore, conn: sqlite3.Connection, name_or_pattern: str, star
         points = _summed(rows, per_series, out_step, stat_names, now)
     tiers = sorted({c.tier for c in choices})
     answer.series.append(SeriesPoints(name_or_pattern, points, {}, members, tiers[0] if len(tiers) == 1 else -1))
+    return answer
+
+
+def _whole_span(conn: sqlite3.Connection, rows: list[SeriesRow], pattern: str, start: float, end: float,
+                stats: list[str], agg: str | None, now: float) -> SeriesAnswer:
+    """One point per series (or one in all) for the whole span, from each series' finest
+    covering tier.  The point starts where that tier's first bucket does."""
+    choices = [choose_tier(r.policy, start, end, now, None) for r in rows]
+    per_series = _load(conn, rows, choices, start, end)
+    collapsed = []
+    for row, choice, arr in zip(rows, choices, per_series):
+        lo = math.floor(start / choice.tier) * choice.tier
+        one = merge_rows(arr, arr.group, np.full(len(arr), lo, np.int64))
+        collapsed.append((row, lo, one))
+    answer = SeriesAnswer(start, end, 0, stats, agg, [], covered=all(c.covered for c in choices))
+    if agg is None:
+        for (row, lo, one), choice in zip(collapsed, choices):
+            exp = _expected(one.start, math.ceil(end) - lo, [row], now)
+            points = _points(one.start, compute_stats(one, stats, expected=exp), stats)
+            answer.series.append(SeriesPoints(row.name, points, row.labels, [row.name], choice.tier))
+        return answer
+    lo = min(lo for _, lo, _ in collapsed)
+    if agg == "merge":
+        alpha = max(one.alpha for _, _, one in collapsed)
+        everything = concat_arrays([convert_arrays(one, alpha) for _, _, one in collapsed], alpha=alpha)
+        merged = merge_rows(everything, np.zeros(len(everything), np.int64), np.full(len(everything), lo, np.int64))
+        points = _points(merged.start, compute_stats(merged, stats, expected=_expected(
+            merged.start, math.ceil(end) - lo, rows, now)), stats)
+    else:
+        points = _summed(rows, [one.with_keys(one.group, np.full(len(one), lo, np.int64)) for _, _, one in collapsed],
+                         math.ceil(end) - lo, stats, now)
+    answer.series.append(SeriesPoints(pattern, points, {}, [r.name for r in rows], choices[0].tier))
     return answer
 
 

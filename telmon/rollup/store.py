@@ -310,9 +310,10 @@ class SeriesStore:
     def series(self, name_or_pattern: str, start: float, end: float, step: int | None = None,
                stats: Sequence[str] = DEFAULT_STATS, agg: str | None = None, *, now: float) -> SeriesAnswer:
         """Points of the series named (or matching the glob) over [start, end), from the finest
-        tier that covers the span, merged up to ``step``.  ``agg``: None (one result per
-        series), "merge" (buckets and sketches of all series merged: the fleet's distribution)
-        or "sum" (each stat summed across series per step)."""
+        tier that covers the span, merged up to ``step`` seconds (None: the tier's own step;
+        0: one point for the whole span).  ``agg``: None (one result per series), "merge"
+        (buckets and sketches of all series merged: the fleet's distribution) or "sum" (each
+        stat summed across series per step).  Raises BadSeriesQuery, UnknownSeries."""
         with self.store._read() as conn:
             return reads.series(self, conn, name_or_pattern, start, end, step, stats, agg, now)
 
