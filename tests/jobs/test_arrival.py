@@ -119,3 +119,28 @@ def test_a_burst_of_archives_in_random_folders_is_complete(tmp_path: Path, redis
         service.close()
     assert client.hget(prefix, "jobs_completed") == str(n).encode()
     assert len({p.message_id for p, _ in queue_messages(amqp_queue, expect=n)}) == n
+
+
+def test_station_files_of_a_configured_feed_go_through_the_same_sinks(tmp_path: Path, redis_prefix, amqp_queue):
+    from tests.support import SAMPLES
+
+    client, prefix = redis_prefix
+    settings = SinkSettings(amqp_url=AMQP_URL, amqp_queue=amqp_queue, amqp_feeds=["usgs"], redis_url=REDIS_URL,
+                            redis_prefix=prefix + "t4tc/", redis_arrivals_prefix=prefix + "arrivals/",
+                            redis_feeds=["usgs"])
+    service, sinks, inbox = start_service(tmp_path, settings, feed="usgs")
+    edl = sorted((SAMPLES / "telmon").glob("*.edl"))
+    try:
+        for f in edl:
+            drop(inbox, f.name, f.read_bytes())
+        wait_for(lambda: drained(sinks, len(edl)), what="station files delivered")
+        stations = {s["code"] for s in service.store.stations()}
+    finally:
+        service.close()
+    messages = queue_messages(amqp_queue, expect=len(edl))
+    assert sorted(Path(b["path"]).name for _, b in messages) == sorted(f.name for f in edl)
+    assert {b["format"] for _, b in messages} == {"edl"} and all(b["entries"] > 0 for _, b in messages)
+    counts = redis_dump(client, prefix + "arrivals/")
+    assert counts[""]["arrivals"] == str(len(edl))
+    assert int(counts[""]["entries"]) == sum(b["entries"] for _, b in messages)
+    assert set(counts["PER_STATION/arrivals"]) == set(stations)
