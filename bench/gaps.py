@@ -184,6 +184,8 @@ def main() -> None:
     ap.add_argument("--json", default=str(Path(__file__).resolve().parent / "out" / "gaps.json"))
     ap.add_argument("--dir", default=None, help="Where the store goes (default: a temporary folder).")
     ap.add_argument("--keep", action="store_true", help="Keep the store afterwards.")
+    ap.add_argument("--no-schedule", action="store_true",
+                    help="Ingest without the slot recorder (to measure what it costs); skips the questions.")
     args = ap.parse_args()
 
     work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="telmon-bench-gaps-"))
@@ -194,7 +196,8 @@ def main() -> None:
     rng = random.Random(11)
     store = SQLiteStore(work / "bench.db")
     ensure_schema(store)
-    store.record_hooks.append(SlotRecorder())
+    if not args.no_schedule:
+        store.record_hooks.append(SlotRecorder())
     ingestor = Ingestor(store, now=lambda: T0 + args.days * DAY)
     reg = work / "stations.csv"
     reg.write_text(net.registry_csv())
@@ -215,6 +218,8 @@ def main() -> None:
             f, e, s = load_days(ingestor, net, loaded, stop, inbox, args.batch)
             total_files, total_entries, total_s = total_files + f, total_entries + e, total_s + s
             loaded = stop
+            if args.no_schedule:
+                continue
             res = questions(store, net, loaded, args.windows, args.scan_windows, rng)
             res["entries"] = total_entries
             results["checkpoints"].append(res)

@@ -14,7 +14,6 @@ from telmon.cli import _config, config_options, emit, friendly_errors, span_opti
 from telmon.schedule import query as sq
 from telmon.schedule.registry import FORMATS
 from telmon.schedule.settings import ScheduleSettings
-from telmon.timeutil import iso
 
 
 def _open(config_path: str | None, store: str | None) -> tuple[Any, ScheduleSettings]:
@@ -237,4 +236,4 @@ def emit_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return table(rows, columns)
 
 
-__all__ = ["register", "iso"]
+__all__ = ["register"]

@@ -5,9 +5,11 @@ ISO 8601 UTC times.  The HTTP routes (telmon/api/stations_pages.py) and the CLI 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from telmon.errors import BadRequest, NotFound
 from telmon.query import _limit, _span, _stations
@@ -17,9 +19,6 @@ from telmon.schedule.settings import ScheduleSettings
 from telmon.schedule.slots import next_expected
 from telmon.schedule.store import edit_station, ensure_schema, import_registry, schedule_dict
 from telmon.timeutil import iso, parse_span, parse_time
-
-MAX_STATIONS = 1_000
-
 
 def _now(now: float | None) -> float:
     return time.time() if now is None else float(now)
@@ -169,8 +168,6 @@ def station(store: Any, code: str, *, now: float | None = None, settings: Schedu
     out["recent_arrivals"] = [
         {"received_at": iso(r[0]), "message_time": iso(r[1]), "feed": r[2], "format": r[3], "entries": r[4]}
         for r in arrivals]
-    import orjson
-
     out["recent_entries"] = [{"observed_at": iso(t), "values": orjson.loads(v) if v else {}, "first_seen_at": iso(s)}
                              for t, v, s in entries]
     return out
@@ -284,10 +281,6 @@ def status(store: Any, *, now: float | None = None, settings: ScheduleSettings |
     return {"now": iso(t_now), "count": len(picked), "total": len(rows), "statuses": list(reads.STATUSES),
             "counts": counts, "noaa": noaa, "feeds": all_feeds,
             "unlocated": sum(1 for r in rows if r["lat"] is None or r["lon"] is None), "stations": picked}
-
-
-def _codes_arg(stations: Sequence[str] | None) -> list[str] | None:
-    return _stations(stations) if stations else None
 
 
 __all__ = ["completeness", "edit", "import_file", "missing", "silent", "slots", "station", "status"]

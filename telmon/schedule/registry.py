@@ -97,12 +97,12 @@ def detect_format(data: bytes) -> str:
 # --- field readers ----------------------------------------------------------------------------
 
 
-def _span(text: str, what: str, *, hhmm: bool = True) -> float:
+def _span(text: str, what: str) -> float:
     """'00:04:50' / '01:00' (HH:MM, as OpenDCS writes) / '3600' / '15m' -> seconds."""
     s = text.strip()
     if ":" in s:
         v = parse_hms(s)
-        if v is None or not hhmm and s.count(":") == 1:
+        if v is None:
             raise _Bad(f"{what} {text!r} is not HH:MM[:SS]")
         return float(v)
     try:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from telmon.errors import ConfigError
+from telmon.errors import ConfigError, TelmonError
 from telmon.schedule.registry import read_opendcs
 from telmon.schedule.settings import ScheduleSettings
 from telmon.schedule.store import SlotRecorder, ensure_schema, write_stations
@@ -43,4 +43,36 @@ def install(service: Any, *, now: float | None = None) -> SlotRecorder:
         for problem in reg.problems:
             log.warning("%s", problem)
         write_stations(store, reg.stations, now=t, settings=settings)
+    _config_schedules(store, getattr(getattr(service, "config", None), "stations", {}) or {}, settings)
     return recorder
+
+
+def _config_schedules(store: Any, stations: dict[str, dict[str, Any]], settings: ScheduleSettings) -> None:
+    """``[stations.<id>]`` tables with an ``interval`` (and optional ``first``, ``window``) give a
+    schedule of source ``config``, unless a registry import or an edit already gave one."""
+    from telmon.schedule.slots import Schedule
+    from telmon.schedule.store import StationRow, load_row, save_row, set_schedule
+    from telmon.timeutil import parse_span
+
+    wanted = {}
+    for code, st in stations.items():
+        if not st.get("interval"):
+            continue
+        try:
+            iv = parse_span(st["interval"])
+            first = float(parse_span(st["first"])) if st.get("first") else 0.0
+            window = float(parse_span(st["window"])) if st.get("window") else min(settings.default_window, iv / 2)
+            wanted[code] = Schedule(iv, first, window, None, "config")
+        except (ValueError, TelmonError) as exc:
+            log.warning("station %s: schedule from the config not used: %s", code, exc)
+    if not wanted:
+        return
+    with store.transaction() as conn:
+        for code, sched in wanted.items():
+            r = conn.execute("SELECT id FROM stations WHERE code = ?", (code,)).fetchone()
+            if r is None:
+                continue
+            row = load_row(conn, r[0]) or StationRow(r[0], infer_at=max(1, settings.infer_min))
+            if row.schedule is None or row.schedule.source in ("inferred", "config"):
+                set_schedule(conn, row, sched)
+                save_row(conn, row)
