@@ -105,7 +105,16 @@ class Sinks:
     outbox: Any
     relays: dict[str, Any] = field(default_factory=dict)
     now: Callable[[], float] = time.time
+    _started: bool = False
     _stopped: bool = False
+
+    def start(self) -> None:
+        """Start the relay threads (once)."""
+        if self._started or self._stopped:
+            return
+        self._started = True
+        for relay in self.relays.values():
+            relay.start()
 
     def wake(self) -> None:
         for relay in self.relays.values():
@@ -129,10 +138,15 @@ class Sinks:
         return {"sinks": list(rows.values())}
 
 
-def install(service: Any, settings: Any = None, *, now: Callable[[], float] | None = None) -> Sinks | None:
-    """Add the outbox hook to ``service.store`` and start the configured relays (stopped by
-    ``service.stop()``). Returns None when no sink is configured (no URL set).
-    Raises ConfigError when the store cannot hold an outbox (it must be the SQLite store)."""
+def install(service: Any, settings: Any = None, *, start: bool = True,
+            now: Callable[[], float] | None = None) -> Sinks | None:
+    """Add the outbox hook to ``service.store`` and, with ``start``, start the configured
+    relays (else ``sinks.start()`` does); ``service.stop()`` stops them. Returns None when no
+    sink is configured (no URL set). Raises ConfigError when the store cannot hold an outbox
+    (it must be the SQLite store) or already has one.
+
+    The hook must be in place wherever arrivals are recorded (``telmon ingest`` too), or those
+    arrivals are never announced; the relays only need to run in a long-lived process."""
     s = settings if isinstance(settings, SinkSettings) else SinkSettings.from_config(
         settings if settings is not None else getattr(service, "config", None))
     if not s.amqp_url and not s.redis_url:
@@ -171,9 +185,9 @@ def install(service: Any, settings: Any = None, *, now: Callable[[], float] | No
     sinks = Sinks(outbox, relays, now=clock)
     outbox.add_listener(sinks.wake)
     _chain_after_commit(service, outbox.notify)
-    for relay in relays.values():
-        relay.start()
     _chain_stop(service, sinks.stop)
+    if start:
+        sinks.start()
     service.sinks = sinks
     log.info("sinks: %s", ", ".join(f"{r.sink} (formats {sorted(r.formats)}, feeds {sorted(r.feeds)})" for r in routes))
     return sinks

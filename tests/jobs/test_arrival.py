@@ -144,3 +144,26 @@ def test_station_files_of_a_configured_feed_go_through_the_same_sinks(tmp_path: 
     assert counts[""]["arrivals"] == str(len(edl))
     assert int(counts[""]["entries"]) == sum(b["entries"] for _, b in messages)
     assert set(counts["PER_STATION/arrivals"]) == set(stations)
+
+
+def test_a_one_shot_ingest_leaves_rows_that_a_running_telmon_delivers(tmp_path: Path, redis_prefix, amqp_queue):
+    from telmon.config import load_config
+    from telmon.service import Service
+    from telmon.sinks import install
+
+    client, prefix = redis_prefix
+    cfg = load_config(env={})
+    cfg.set("data_dir", str(tmp_path / "data"))
+    service = Service(cfg)  # as `telmon ingest` builds it: never started
+    try:
+        sinks = install(service, SinkSettings(amqp_url=AMQP_URL, amqp_queue=amqp_queue, redis_url=REDIS_URL,
+                                              redis_prefix=prefix), start=False)
+        paths = [drop(tmp_path / "in", f"{i}.tgz", Job(i, "zoe", 0, 10).archive()) for i in range(5)]
+        service.ingestor.ingest([(p, "nfs") for p in paths])
+        assert {r["sink"]: r["pending"] for r in sinks.outbox.status(now=time.time())} == {"amqp": 5, "redis": 5}
+        sinks.start()
+        wait_for(lambda: drained(sinks, 5), what="the waiting rows delivered")
+    finally:
+        service.close()
+    assert client.hget(prefix, "jobs_completed") == b"5"
+    assert len(queue_messages(amqp_queue, expect=5)) == 5
