@@ -237,8 +237,8 @@ class AmqpRelay:
         conn = self._conn
         if conn is not None and conn.is_open:
             conn.close()
-        elif conn is not None:
-            conn.ioloop.stop()
+        elif conn is not None and conn.is_closed:
+            conn.ioloop.stop()  # else it is closing, and _on_closed stops the loop
 
     def _on_confirm_mode(self, _frame: Method) -> None:
         assert self._ch is not None
@@ -251,11 +251,14 @@ class AmqpRelay:
 
     def _declare_queue(self) -> None:
         assert self._ch is not None
+        self._ch.queue_declare(self.target.queue, durable=True, callback=self._on_queue_declared)
+
+    def _on_queue_declared(self, _frame: Method) -> None:
         t = self.target
-        after = (lambda _f: self._ch.queue_bind(t.queue, t.exchange, routing_key=t.key,  # type: ignore[union-attr]
-                                               callback=lambda _g: self._on_ready())
-                 ) if t.exchange else (lambda _f: self._on_ready())
-        self._ch.queue_declare(t.queue, durable=True, callback=after)
+        if t.exchange and self._ch is not None:
+            self._ch.queue_bind(t.queue, t.exchange, routing_key=t.key, callback=lambda _f: self._on_ready())
+        else:
+            self._on_ready()
 
     def _on_ready(self) -> None:
         self._ready = True

@@ -167,3 +167,24 @@ def test_a_one_shot_ingest_leaves_rows_that_a_running_telmon_delivers(tmp_path: 
         service.close()
     assert client.hget(prefix, "jobs_completed") == b"5"
     assert len(queue_messages(amqp_queue, expect=5)) == 5
+
+
+def test_messages_go_through_a_configured_exchange_and_routing_key(tmp_path: Path, amqp_queue):
+    from tests.jobs.support import amqp_connection
+
+    exchange = amqp_queue + "-exchange"
+    settings = SinkSettings(amqp_url=AMQP_URL, amqp_queue=amqp_queue, amqp_exchange=exchange,
+                            amqp_exchange_type="topic", amqp_routing_key="t4tc.jobs")
+    service, sinks, inbox = start_service(tmp_path, settings)
+    try:
+        drop(inbox, "a.tgz", Job(1, "yan", 0, 3).archive())
+        wait_for(lambda: drained(sinks, 1), what="the message confirmed")
+    finally:
+        service.close()
+        conn = amqp_connection()
+        try:
+            [(props, body)] = queue_messages(amqp_queue, expect=1)
+            conn.channel().exchange_delete(exchange)
+        finally:
+            conn.close()
+    assert body["job"]["jobid"] == 1 and props.message_id == body["sha256"]
