@@ -21,6 +21,8 @@ from telmon.rollup.schema import COMPACT_AFTER
 from telmon.rollup.tiers import block_buckets
 
 _MAX_PARAMS = 30000
+_MAX_PROBES = 2048  # past this many keys, a range scan beats probing one by one
+DAY = 86400
 # Range keys pack (series id, start seconds) in one int64: ids below 2**26, |start| below 2**36.
 _START_BIAS = 1 << 36
 _SID_SHIFT = 37
@@ -67,17 +69,19 @@ class RawSamples:
 
 
 def insert_chunks(conn: sqlite3.Connection, batch_id: int, sids: np.ndarray, ts_us: np.ndarray,
-                  values: np.ndarray, lengths: np.ndarray) -> int:
-    """Append one chunk per series (samples laid end to end, each run sorted by time).
+                  values: np.ndarray) -> int:
+    """Append the samples (sorted by series then time) as one chunk per series and UTC day.
     Returns the id of the first chunk; the others follow consecutively."""
     first_id = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM series_chunks").fetchone()[0]
+    day = np.floor_divide(ts_us, DAY * US)
+    firsts = np.flatnonzero(np.r_[True, (sids[1:] != sids[:-1]) | (day[1:] != day[:-1])])
+    lengths = np.diff(np.r_[firsts, len(sids)])
     ts_blobs, val_blobs = codec.encode_chunks(ts_us, values, lengths)
-    ends = np.cumsum(lengths)
-    starts = ends - lengths
-    rows = zip(sids.tolist(), [batch_id] * len(sids), ts_us[starts].tolist(), ts_us[ends - 1].tolist(),
-               lengths.tolist(), ts_blobs, val_blobs)
+    lasts = firsts + lengths - 1
+    rows = zip(sids[firsts].tolist(), repeat(batch_id), day[firsts].tolist(), ts_us[firsts].tolist(),
+               ts_us[lasts].tolist(), lengths.tolist(), ts_blobs, val_blobs)
     conn.executemany(
-        "INSERT INTO series_chunks(series_id, batch_id, ts_min, ts_max, n, ts, vals) VALUES (?,?,?,?,?,?,?)", rows
+        "INSERT INTO series_chunks(series_id, batch_id, day, ts_min, ts_max, n, ts, vals) VALUES (?,?,?,?,?,?,?,?)", rows
     )
     return int(first_id)
 
@@ -95,25 +99,63 @@ def decode_chunk_rows(rows: Sequence[tuple[int, int, bytes, bytes]]) -> RawSampl
     return RawSamples(np.repeat(sids, lengths), ts, values, np.repeat(chunk_ids, lengths))
 
 
+def _by_range(sids: Iterable[int], lo: Iterable[int], hi: Iterable[int]) -> dict[tuple[int, int], list[int]]:
+    """Series grouped by identical [lo, hi) ranges (a series listed twice: its ranges' hull)."""
+    ranges: dict[int, tuple[int, int]] = {}
+    for sid, a, b in zip(sids, lo, hi):
+        x, y = ranges.get(int(sid), (int(a), int(b)))
+        ranges[int(sid)] = (min(x, int(a)), max(y, int(b)))
+    groups: dict[tuple[int, int], list[int]] = {}
+    for sid, rng in ranges.items():
+        groups.setdefault(rng, []).append(sid)
+    return groups
+
+
+def _probes(first: int, hi: int, span: int) -> list[int] | None:
+    """Keys first, first + span, ... below hi, or None when too many to probe one by one."""
+    n = -(-(hi - first) // span)
+    if n > _MAX_PROBES:
+        return None
+    return [first + i * span for i in range(max(n, 0))]
+
+
+def _select(conn: sqlite3.Connection, columns: str, table: str, lead: str, lead_args: list[object],
+            key: str, first: int, hi: int, span: int, sids: list[int]) -> list[tuple]:
+    """Rows for series ``sids`` whose ``key`` is a multiple of ``span`` in [first, hi): probed
+    key by key on the time-first index when few, else one range scan."""
+    probes = _probes(first, hi, span)
+    rows: list[tuple] = []
+    if probes is not None and not probes:
+        return rows
+    per = max(1, (_MAX_PARAMS - len(lead_args) - (len(probes) if probes else 2)) // 1)
+    for part in chunks_of(sids, min(per, 10000)):
+        marks = ",".join("?" * len(part))
+        if probes is not None:
+            where = f"{lead} {key} IN ({','.join('?' * len(probes))}) AND series_id IN ({marks})"
+            args = [*lead_args, *probes, *part]
+        else:
+            where = f"{lead} {key} >= ? AND {key} < ? AND series_id IN ({marks})"
+            args = [*lead_args, first, hi, *part]
+        rows += conn.execute(f"SELECT {columns} FROM {table} WHERE {where}", args).fetchall()
+    return rows
+
+
 def load_raw(conn: sqlite3.Connection, sids: Iterable[int], lo_us: Iterable[int], hi_us: Iterable[int]) -> RawSamples:
     """Every stored sample (superseded ones included) of each series within [lo, hi).
     A series listed twice is read over the union of its ranges' hull."""
-    ranges: dict[int, tuple[int, int]] = {}
-    for sid, lo, hi in zip(sids, lo_us, hi_us):
-        a, b = ranges.get(int(sid), (int(lo), int(hi)))
-        ranges[int(sid)] = (min(a, int(lo)), max(b, int(hi)))
     rows: list[tuple[int, int, bytes, bytes]] = []
-    for sid, (lo, hi) in ranges.items():
-        rows += conn.execute(
-            "SELECT id, series_id, ts, vals FROM series_chunks WHERE series_id = ? AND ts_max >= ? AND ts_min < ?",
-            (sid, lo, hi),
-        ).fetchall()
+    groups = _by_range(sids, lo_us, hi_us)
+    for (lo, hi), members in groups.items():
+        first_day, last_day = lo // (DAY * US), (hi - 1) // (DAY * US)
+        rows += _select(conn, "id, series_id, ts, vals", "series_chunks", "", [], "day",
+                        first_day, last_day + 1, 1, members)
     raw = decode_chunk_rows(rows)
     if len(raw) == 0:
         return raw
-    # chunks overlap the range; their samples are cut to it exactly
-    keys = np.array(sorted(ranges), dtype=np.int64)
-    bounds = np.array([ranges[k] for k in keys.tolist()], dtype=np.int64)
+    # whole days were read; cut to each series' range exactly
+    keys = np.array(sorted(s for m in groups.values() for s in m), dtype=np.int64)
+    bound_of = {s: rng for rng, m in groups.items() for s in m}
+    bounds = np.array([bound_of[k] for k in keys.tolist()], dtype=np.int64)
     at = np.searchsorted(keys, raw.sid)
     keep = (raw.ts >= bounds[at, 0]) & (raw.ts < bounds[at, 1])
     return raw.take(np.flatnonzero(keep))
@@ -168,38 +210,36 @@ def append_partials(conn: sqlite3.Connection, tier: TierIO, partials: BucketArra
         old = start * US <= last_us(sid)
         sid, start = sid[old], start[old]
     conn.executemany(
-        "INSERT INTO series_dirty(series_id, step, start, appended) VALUES (?,?,?,1) "
-        "ON CONFLICT(series_id, step, start) DO UPDATE SET appended = appended + 1",
-        zip(sid.tolist(), repeat(tier.step), start.tolist()),
+        "INSERT INTO series_dirty(step, start, series_id, appended) VALUES (?,?,?,1) "
+        "ON CONFLICT(step, start, series_id) DO UPDATE SET appended = appended + 1",
+        zip(repeat(tier.step), start.tolist(), sid.tolist()),
     )
     return len(blocks)
 
 
-def _part_rows(conn: sqlite3.Connection, sql: str, params: Sequence[object]) -> list[tuple]:
-    return conn.execute(
-        f"SELECT id, series_id, start, data FROM series_parts WHERE {sql}", params
-    ).fetchall()
+_PART_COLUMNS = "id, series_id, start, data"
 
 
 def load_blocks(conn: sqlite3.Connection, tier: TierIO, sids: Sequence[int], lo: Sequence[int] | np.ndarray,
                 hi: Sequence[int] | np.ndarray) -> list[tuple]:
     """Part rows of the blocks holding buckets of series ``sids[i]`` starting in [lo[i], hi[i])."""
     rows: list[tuple] = []
-    for sid, a, b in zip(sids, lo, hi):
-        first_block = (int(a) // tier.span) * tier.span
-        rows += _part_rows(conn, "series_id = ? AND step = ? AND start >= ? AND start < ?",
-                           (int(sid), tier.step, first_block, int(b)))
+    for (a, b), members in _by_range(sids, lo, hi).items():
+        first_block = (a // tier.span) * tier.span
+        rows += _select(conn, _PART_COLUMNS, "series_parts", "step = ? AND", [tier.step], "start",
+                        first_block, b, tier.span, members)
     return rows
 
 
 def load_block_keys(conn: sqlite3.Connection, tier: TierIO, sids: np.ndarray, starts: np.ndarray) -> list[tuple]:
     """Part rows of the given (series, block start) blocks."""
-    keys = sorted(set(zip(np.asarray(sids).tolist(), np.asarray(starts).tolist())))
+    keys = sorted(set(zip(np.asarray(starts).tolist(), np.asarray(sids).tolist())))
     rows: list[tuple] = []
-    for part in chunks_of(keys, _MAX_PARAMS // 2):
+    for part in chunks_of(keys, _MAX_PARAMS // 2 - 1):
         values = ",".join("(?,?)" for _ in part)
         flat = [x for pair in part for x in pair]
-        rows += _part_rows(conn, f"step = ? AND (series_id, start) IN (VALUES {values})", [tier.step, *flat])
+        rows += conn.execute(f"SELECT {_PART_COLUMNS} FROM series_parts WHERE step = ? AND (start, series_id) IN "
+                             f"(VALUES {values})", [tier.step, *flat]).fetchall()
     return rows
 
 
@@ -213,9 +253,18 @@ def decode(rows: Sequence[tuple], tier: TierIO) -> BucketArrays:
 
 
 def delete_blocks(conn: sqlite3.Connection, step: int, keys: Iterable[tuple[int, int]]) -> None:
-    keys = [(step, s, t) for s, t in keys]
-    conn.executemany("DELETE FROM series_parts WHERE series_id = ?2 AND step = ?1 AND start = ?3", keys)
-    conn.executemany("DELETE FROM series_dirty WHERE series_id = ?2 AND step = ?1 AND start = ?3", keys)
+    """Delete blocks given as (series id, block start)."""
+    args = [(step, t, s) for s, t in keys]
+    conn.executemany("DELETE FROM series_parts WHERE step = ? AND start = ? AND series_id = ?", args)
+    conn.executemany("DELETE FROM series_dirty WHERE step = ? AND start = ? AND series_id = ?", args)
+
+
+def delete_range(conn: sqlite3.Connection, step: int, span: int, sids: Sequence[int], lo: int, hi: int) -> None:
+    """Delete the blocks of these series that start in [lo, hi) (lo, hi multiples of span)."""
+    for table in ("series_parts", "series_dirty"):
+        keys = _select(conn, "DISTINCT start, series_id", table, "step = ? AND", [step], "start", lo, hi, span, list(sids))
+        conn.executemany(f"DELETE FROM {table} WHERE step = ? AND start = ? AND series_id = ?",
+                         [(step, t, s) for t, s in keys])
 
 
 def write_blocks(conn: sqlite3.Connection, tier: TierIO, buckets: BucketArrays, sids: np.ndarray,
@@ -233,14 +282,19 @@ def replace_buckets(conn: sqlite3.Connection, tier: TierIO, r_sid: np.ndarray, r
     r_sid = np.asarray(r_sid, np.int64)
     r_lo = np.asarray(r_lo, np.int64)
     r_hi = np.asarray(r_hi, np.int64)
+    span = tier.span
     # whole blocks inside a range are deleted unread; blocks cut by a range edge are rewritten
+    same: dict[tuple[int, int], list[int]] = {}  # ranges kept apart: a hull would take too much
     for sid, lo, hi in zip(r_sid.tolist(), r_lo.tolist(), r_hi.tolist()):
-        inner = (sid, tier.step, -(-lo // tier.span) * tier.span, tier.span, hi)
-        for table in ("series_parts", "series_dirty"):
-            conn.execute(f"DELETE FROM {table} WHERE series_id = ? AND step = ? AND start >= ? AND start + ? <= ?", inner)
+        same.setdefault((lo, hi), []).append(sid)
+    for (lo, hi), members in same.items():
+        inner_lo = -(-lo // span) * span
+        inner_hi = (hi // span) * span
+        if inner_hi > inner_lo:
+            delete_range(conn, tier.step, span, members, inner_lo, inner_hi)
     edge_sid = np.r_[r_sid, r_sid]
-    edge_start = np.r_[np.floor_divide(r_lo, tier.span), np.floor_divide(r_hi - 1, tier.span)] * tier.span
-    new_block = np.floor_divide(new.start, tier.span) * tier.span
+    edge_start = np.r_[np.floor_divide(r_lo, span), np.floor_divide(r_hi - 1, span)] * span
+    new_block = np.floor_divide(new.start, span) * span
     sids = np.r_[edge_sid, new.group]
     starts = np.r_[edge_start, new_block]
     stored = decode(load_block_keys(conn, tier, sids, starts), tier)

@@ -143,16 +143,21 @@ def prune(ss: SeriesStore, conn: sqlite3.Connection, now: float) -> PruneResult:
 
 def _prune_raw(conn: sqlite3.Connection, sids: list[int], cutoff: float, result: PruneResult) -> None:
     cutoff_us = math.ceil(cutoff * US)
+    cutoff_day = cutoff_us // (blockio.DAY * US)  # chunks never cross a day: older days go whole
     for part in blockio.chunks_of(sids, 30000):
         marks = ",".join("?" * len(part))
         result.chunks_deleted += conn.execute(
-            f"DELETE FROM series_chunks WHERE series_id IN ({marks}) AND ts_max < ?", [*part, cutoff_us]).rowcount
+            f"DELETE FROM series_chunks WHERE day < ? AND series_id IN ({marks})", [cutoff_day, *part]).rowcount
         cut = conn.execute(
-            f"SELECT id, series_id, ts, vals FROM series_chunks WHERE series_id IN ({marks}) AND ts_min < ?",
-            [*part, cutoff_us]).fetchall()
+            f"SELECT id, series_id, ts, vals FROM series_chunks WHERE day = ? AND series_id IN ({marks}) "
+            "AND ts_min < ?", [cutoff_day, *part, cutoff_us]).fetchall()
         for chunk_id, sid, ts_blob, val_blob in cut:
             raw = blockio.decode_chunk_rows([(chunk_id, sid, ts_blob, val_blob)])
             keep = raw.ts >= cutoff_us
+            if not keep.any():
+                conn.execute("DELETE FROM series_chunks WHERE id = ?", (chunk_id,))
+                result.chunks_deleted += 1
+                continue
             ts_b, val_b = blockio.codec.encode_chunks(raw.ts[keep], raw.value[keep], np.array([int(keep.sum())]))
             conn.execute("UPDATE series_chunks SET ts_min = ?, n = ?, ts = ?, vals = ? WHERE id = ?",
                          (int(raw.ts[keep].min()), int(keep.sum()), ts_b[0], val_b[0], chunk_id))
@@ -164,20 +169,24 @@ def _prune_raw(conn: sqlite3.Connection, sids: list[int], cutoff: float, result:
 
 def _prune_tier(conn: sqlite3.Connection, tier: TierIO, sids: list[int], cutoff: float, result: PruneResult) -> None:
     keep_from = math.floor(cutoff / tier.step) * tier.step  # first bucket that ends after the cutoff
+    span = tier.span
     for part in blockio.chunks_of(sids, 30000):
         marks = ",".join("?" * len(part))
-        args = [tier.step, *part, tier.span, keep_from]
-        whole = f"step = ? AND series_id IN ({marks}) AND start + ? <= ?"
-        result.blocks_deleted += len({tuple(r) for r in conn.execute(
-            f"SELECT DISTINCT series_id, start FROM series_parts WHERE {whole}", args)})
+        whole = f"step = ? AND start <= ? AND series_id IN ({marks})"
+        args = [tier.step, keep_from - span, *part]
+        result.blocks_deleted += conn.execute(
+            f"SELECT count(*) FROM (SELECT DISTINCT start, series_id FROM series_parts WHERE {whole})", args).fetchone()[0]
         conn.execute(f"DELETE FROM series_parts WHERE {whole}", args)
         conn.execute(f"DELETE FROM series_dirty WHERE {whole}", args)
-        cut = conn.execute(
-            f"SELECT DISTINCT series_id, start FROM series_parts WHERE step = ? AND series_id IN ({marks}) "
-            "AND start < ?", [tier.step, *part, keep_from]).fetchall()
+        edge = (keep_from // span) * span
+        if edge == keep_from:
+            continue  # the cutoff falls on a block edge: no block is cut
+        cut = [r[0] for r in conn.execute(
+            f"SELECT DISTINCT series_id FROM series_parts WHERE step = ? AND start = ? AND series_id IN ({marks})",
+            [tier.step, edge, *part])]
         if cut:
-            sids_cut = np.array([r[0] for r in cut], np.int64)
-            starts_cut = np.array([r[1] for r in cut], np.int64)
+            sids_cut = np.array(cut, np.int64)
+            starts_cut = np.full(len(cut), edge, np.int64)
             stored = blockio.decode(blockio.load_block_keys(conn, tier, sids_cut, starts_cut), tier)
             blockio.write_blocks(conn, tier, stored.take(stored.start >= keep_from), sids_cut, starts_cut)
             result.blocks_trimmed += len(cut)
@@ -224,7 +233,7 @@ def reshape(ss: SeriesStore, conn: sqlite3.Connection, pattern: str, now: float)
     ss._ensure_series(conn, names, now)
     result = ReshapeResult()
     for row in ss._rows_by_name(conn, names).values():
-        stored_steps = {s for (s,) in conn.execute("SELECT DISTINCT step FROM series_parts WHERE series_id = ?", (row.id,))}
+        stored_steps = _stored_steps(conn, row)
         wanted = {t.step for t in row.policy.tiers}
         if row.reshape_from is None and stored_steps <= wanted:
             continue
@@ -241,11 +250,18 @@ def reshape(ss: SeriesStore, conn: sqlite3.Connection, pattern: str, now: float)
             result.buckets_lost += _build_tier(conn, row, tier.step, tier.alpha, tier.cutoff(now), old, stored_steps)
             result.tiers_built += 1
         for step in sorted(stored_steps - wanted):
-            conn.execute("DELETE FROM series_parts WHERE series_id = ? AND step = ?", (row.id, step))
-            conn.execute("DELETE FROM series_dirty WHERE series_id = ? AND step = ?", (row.id, step))
+            blockio.delete_range(conn, step, TierIO(step, 0.01).span, [row.id], -FAR, FAR)
             result.tiers_dropped += 1
         conn.execute("UPDATE series SET reshape_from = NULL WHERE id = ?", (row.id,))
     return result
+
+
+def _stored_steps(conn: sqlite3.Connection, row: SeriesRow) -> set[int]:
+    """Steps this series has blocks in, among those of its policies (old and new).  A scan
+    of each step's index: reshape is rare."""
+    steps = {t.step for p in (row.policy, row.reshape_from) if p for t in p.tiers}
+    return {step for step in steps if conn.execute(
+        "SELECT 1 FROM series_parts WHERE step = ? AND series_id = ? LIMIT 1", (step, row.id)).fetchone()}
 
 
 def _convert_tier(conn: sqlite3.Connection, sid: int, step: int, old_alpha: float, new_alpha: float) -> None:

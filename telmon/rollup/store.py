@@ -217,7 +217,7 @@ class SeriesStore:
         sid, ts_us, values = sid[last], ts_us[last], values[last]
         result.accepted = len(sid)
         chunk_sids, firsts, lengths = np.unique(sid, return_index=True, return_counts=True)
-        first_chunk = blockio.insert_chunks(conn, batch_id, chunk_sids, ts_us, values, lengths)
+        first_chunk = blockio.insert_chunks(conn, batch_id, sid, ts_us, values)
         row_of = {r.id: r for r in rows}
         shadow = self._shadowed(conn, row_of, sid, ts_us, chunk_sids, firsts, lengths, first_chunk)
         result.replaced += len(shadow)
