@@ -188,3 +188,31 @@ def test_messages_go_through_a_configured_exchange_and_routing_key(tmp_path: Pat
         finally:
             conn.close()
     assert body["job"]["jobid"] == 1 and props.message_id == body["sha256"]
+
+
+def test_the_old_non_durable_queue_is_reported_and_rows_wait_until_it_is_gone(tmp_path: Path, amqp_queue):
+    from tests.jobs.support import amqp_connection
+
+    conn = amqp_connection()
+    try:
+        conn.channel().queue_declare(amqp_queue, durable=False)  # as monitor.py declared t4tc_monitor
+    finally:
+        conn.close()
+    settings = SinkSettings(amqp_url=AMQP_URL, amqp_queue=amqp_queue, sink_retry_max=0.2)
+    service, sinks, inbox = start_service(tmp_path, settings)
+    try:
+        drop(inbox, "a.tgz", Job(1, "yan", 0, 3).archive())
+        wait_for(lambda: "non-durable" in (sinks.relays["amqp"].stats.last_error or ""), what="the hint")
+        wait_for(lambda: service.store.counts()["arrivals"] == 1, what="the arrival recorded")
+        time.sleep(0.5)  # the relay keeps trying (every 0.2 s) and keeps failing
+        [status] = sinks.outbox.status(now=time.time())
+        assert status["pending"] == 1 and status["state"] == "failing" and "PRECONDITION_FAILED" in status["last_error"]
+        conn = amqp_connection()
+        try:
+            conn.channel().queue_delete(amqp_queue)
+        finally:
+            conn.close()
+        wait_for(lambda: drained(sinks, 1), what="delivery once the old queue is gone")
+    finally:
+        service.close()
+    assert len(queue_messages(amqp_queue, expect=1)) == 1
