@@ -3,6 +3,7 @@ feed, order, status, and the Redis relay's crash window (no broker needed for mo
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,13 @@ def test_a_large_jobdata_integer_stays_text(tmp_path: Path, store: SQLiteStore, 
     [res] = Ingestor(store).ingest([(path, "nfs")])
     assert res.status == "ok"
     assert outbox.pending("amqp")[0].body()["job"]["seed"] == str(2**70)
+
+
+def test_every_sink_setting_is_documented_in_docs_jobs_md():
+    from telmon.sinks import SETTINGS
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "jobs.md").read_text()
+    for name, default, _help, typ in SETTINGS:
+        assert f"| `{name}` | `{default!r}` |" in text, f"{name} is missing from docs/jobs.md"
+        assert isinstance(default, typ)
+    assert {f.name for f in dataclasses.fields(SinkSettings)} == {s[0] for s in SETTINGS}
