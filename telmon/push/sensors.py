@@ -246,29 +246,31 @@ def read_event(data: Any) -> Event:
     """The event in parsed form (from parse_line, or JSON).  Raises BadEvent."""
     if not isinstance(data, dict):
         raise BadEvent(f"an event is a JSON object of sections, got {_clip(_dump(data))}")
+    # fields are read in the order of the line, so the first problem named is the first one there
+    device = (_whole(_key(data, "Device", "ID"), "Device.ID"), _whole(_key(data, "Device", "Fw"), "Device.Fw"),
+              _whole(_key(data, "Device", "Evt"), "Device.Evt"))
+    coil = _flag(_key(data, "Alarms", "CoilRevesed"), "Alarms.CoilRevesed")
+    power = (_number(_key(data, "Power", "Active"), "Power.Active"),
+             _number(_key(data, "Power", "Reactive"), "Power.Reactive"),
+             _number(_key(data, "Power", "Appearent"), "Power.Appearent"))
+    line = (_number(_key(data, "Line", "Current"), "Line.Current"),
+            _number(_key(data, "Line", "Voltage"), "Line.Voltage"),
+            _number(_key(data, "Line", "Phase"), "Line.Phase"))
     peaks = _numbers(data, "Peaks")
     if len(peaks) < 3:
         raise BadEvent(f"Peaks: need at least 3 values (the first three are clustering features), got {len(peaks)}")
     fft_re, fft_img = _numbers(data, "FFT Re"), _numbers(data, "FFT Img")
     if len(fft_re) != len(fft_img):
         raise BadEvent(f"FFT Re has {len(fft_re)} values but FFT Img has {len(fft_img)}")
+    reported_at = _utc(_scalar(data, "UTC Time"))
+    frequency = _number(_scalar(data, "hz"), "hz")
+    wifi = _number(_scalar(data, "WiFi Strength"), "WiFi Strength")
     dummy = _scalar(data, "Dummy")
     return Event(
-        device_id=_whole(_key(data, "Device", "ID"), "Device.ID"),
-        device_fw=_whole(_key(data, "Device", "Fw"), "Device.Fw"),
-        device_evt=_whole(_key(data, "Device", "Evt"), "Device.Evt"),
-        reported_at=_utc(_scalar(data, "UTC Time")),
-        coil_reversed=_flag(_key(data, "Alarms", "CoilRevesed"), "Alarms.CoilRevesed"),
-        power_active_w=_number(_key(data, "Power", "Active"), "Power.Active"),
-        power_reactive_var=_number(_key(data, "Power", "Reactive"), "Power.Reactive"),
-        power_apparent_va=_number(_key(data, "Power", "Appearent"), "Power.Appearent"),
-        line_current_a=_number(_key(data, "Line", "Current"), "Line.Current"),
-        line_voltage_v=_number(_key(data, "Line", "Voltage"), "Line.Voltage"),
-        line_phase_rad=_number(_key(data, "Line", "Phase"), "Line.Phase"),
-        line_frequency_hz=_number(_scalar(data, "hz"), "hz"),
-        peaks=peaks, fft_re=fft_re, fft_img=fft_img,
-        wifi_strength_dbm=_number(_scalar(data, "WiFi Strength"), "WiFi Strength"),
-        dummy=str(dummy),
+        device_id=device[0], device_fw=device[1], device_evt=device[2], reported_at=reported_at,
+        coil_reversed=coil, power_active_w=power[0], power_reactive_var=power[1], power_apparent_va=power[2],
+        line_current_a=line[0], line_voltage_v=line[1], line_phase_rad=line[2], line_frequency_hz=frequency,
+        peaks=peaks, fft_re=fft_re, fft_img=fft_img, wifi_strength_dbm=wifi, dummy=str(dummy),
     )
 
 
