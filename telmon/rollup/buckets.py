@@ -60,6 +60,10 @@ class BucketArrays:
     inexact: np.ndarray  # bool: min/max/first/last are bounds (see module doc)
     sketch: Entries  # owner = row number
     alpha: float = DEFAULT_ALPHA
+    # True: rows of count 1 or 2 with exact min/max may lack sketch entries -- theirs are
+    # the keys of min (and max).  The write path leaves them out (they are never stored);
+    # anything that reads sketches calls materialise() first.
+    implicit: bool = False
 
     def __len__(self) -> int:
         return len(self.group)
@@ -81,23 +85,45 @@ class BucketArrays:
             entries = sk.normalise(entries, keep_negative=True)
         return BucketArrays(
             self.group[rows], self.start[rows], self.count[rows], self.sum[rows], self.min[rows], self.max[rows],
-            self.first[rows], self.last[rows], self.inexact[rows], entries, self.alpha,
+            self.first[rows], self.last[rows], self.inexact[rows], entries, self.alpha, self.implicit,
         )
 
     def with_keys(self, group: np.ndarray, start: np.ndarray) -> BucketArrays:
         return BucketArrays(
             np.asarray(group, np.int64), np.asarray(start, np.int64), self.count, self.sum, self.min, self.max,
-            self.first, self.last, self.inexact, self.sketch, self.alpha,
+            self.first, self.last, self.inexact, self.sketch, self.alpha, self.implicit,
         )
 
 
+def implied(count: np.ndarray, inexact: np.ndarray) -> np.ndarray:
+    """Rows whose sketch follows from min and max: one or two samples, extremes exact."""
+    return ((count == 1) | (count == 2)) & ~inexact
+
+
+def materialise(arr: BucketArrays) -> BucketArrays:
+    """The same buckets with every sketch entry present (see BucketArrays.implicit)."""
+    if not arr.implicit:
+        return arr
+    missing = implied(arr.count, arr.inexact)
+    missing[arr.sketch.owner] = False
+    rows = np.flatnonzero(missing)
+    two = rows[arr.count[rows] == 2]
+    derived = sk.from_values(np.r_[rows, two], np.r_[arr.min[rows], arr.max[two]], arr.alpha)
+    return BucketArrays(
+        arr.group, arr.start, arr.count, arr.sum, arr.min, arr.max, arr.first, arr.last, arr.inexact,
+        sk.normalise(sk.concat([arr.sketch, derived]), keep_negative=True), arr.alpha, False,
+    )
+
+
 def aggregate_arrays(
-    group: np.ndarray, ts_us: np.ndarray, values: np.ndarray, step: int, alpha: float = DEFAULT_ALPHA
+    group: np.ndarray, ts_us: np.ndarray, values: np.ndarray, step: int, alpha: float = DEFAULT_ALPHA,
+    *, implicit: bool = False,
 ) -> BucketArrays:
     """Samples -> one bucket per (group, step-aligned start), rows sorted by (group, start).
 
     Vectorised: one sort (skipped when the samples already come sorted by group then time),
-    then ``reduceat`` over the bucket boundaries."""
+    then ``reduceat`` over the bucket boundaries.  ``implicit``: leave out the sketch entries
+    that min and max imply (see BucketArrays.implicit)."""
     group = np.asarray(group, dtype=np.int64)
     ts_us = np.asarray(ts_us, dtype=np.int64)
     values = np.asarray(values, dtype=np.float64)
@@ -109,10 +135,23 @@ def aggregate_arrays(
         group, ts_us, values = group[order], ts_us[order], values[order]
         same = group[1:] == group[:-1]
     start = bucket_starts(ts_us, step)
-    starts = np.flatnonzero(np.r_[True, ~same | (start[1:] != start[:-1])])
+    new_bucket = np.r_[True, ~same | (start[1:] != start[:-1])]
+    if new_bucket.all():
+        # one sample per bucket (minute samples in minute buckets): nothing to reduce
+        n = len(values)
+        sketch = Entries.empty() if implicit else sk.from_values(np.arange(n), values, alpha)
+        return BucketArrays(group, start, np.ones(n, np.int64), values.copy(), values.copy(), values.copy(),
+                            ts_us.copy(), ts_us.copy(), np.zeros(n, bool), sketch, alpha, implicit)
+    starts = np.flatnonzero(new_bucket)
     ends = np.r_[starts[1:], len(values)]
     count = ends - starts
     rows = np.repeat(np.arange(len(starts)), count)
+    if implicit:
+        # only buckets of three samples or more need their sketch computed
+        wanted = np.repeat(count > 2, count)
+        sketch = sk.from_values(rows[wanted], values[wanted], alpha)
+    else:
+        sketch = sk.from_values(rows, values, alpha)
     return BucketArrays(
         group=group[starts],
         start=start[starts],
@@ -123,8 +162,9 @@ def aggregate_arrays(
         first=ts_us[starts],
         last=ts_us[ends - 1],
         inexact=np.zeros(len(starts), dtype=bool),
-        sketch=sk.from_values(rows, values, alpha),
+        sketch=sketch,
         alpha=alpha,
+        implicit=implicit,
     )
 
 
@@ -153,13 +193,14 @@ def concat_arrays(parts: Sequence[BucketArrays], alpha: float | None = None) -> 
     entries = sk.concat([p.sketch.with_owner(p.sketch.owner + off) for p, off in zip(parts, offsets)])
     cols = {f: np.concatenate([getattr(p, f) for p in parts])
             for f in ("group", "start", "count", "sum", "min", "max", "first", "last", "inexact")}
-    return BucketArrays(**cols, sketch=entries, alpha=a)
+    return BucketArrays(**cols, sketch=entries, alpha=a, implicit=any(p.implicit for p in parts))
 
 
 def convert_arrays(arr: BucketArrays, alpha: float) -> BucketArrays:
     """The same buckets with sketches re-binned to another accuracy (errors compound)."""
     if arr.alpha == alpha:
         return arr
+    arr = materialise(arr)
     return BucketArrays(
         arr.group, arr.start, arr.count, arr.sum, arr.min, arr.max, arr.first, arr.last, arr.inexact,
         sk.convert(arr.sketch, arr.alpha, alpha), alpha,
@@ -172,6 +213,7 @@ def merge_rows(arr: BucketArrays, group: np.ndarray | None = None, start: np.nda
 
     Output sorted by (group, start).  Rows whose counts net to zero (all samples removed)
     are dropped unless ``drop_empty`` is False."""
+    arr = materialise(arr)
     group = arr.group if group is None else np.asarray(group, dtype=np.int64)
     start = arr.start if start is None else np.asarray(start, dtype=np.int64)
     if len(arr) == 0:
@@ -251,6 +293,7 @@ def compute_stats(arr: BucketArrays, names: Sequence[str], *, expected: np.ndarr
     Quantiles come from the merged sketch, clamped into [min, max] (which only tightens the
     estimate: the true value lies within them)."""
     names = check_stats(names)
+    arr = materialise(arr)
     n = len(arr)
     count = arr.count.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -319,6 +362,7 @@ class Bucket:
 
 
 def to_buckets(arr: BucketArrays, step: int) -> list[Bucket]:
+    arr = materialise(arr)
     out = []
     for i in range(len(arr)):
         mine = np.flatnonzero(arr.sketch.owner == i)

@@ -1,8 +1,9 @@
 """Byte layouts of raw-sample chunks and tier blocks, encoded and decoded many at a time.
 
-Raw chunk (one per series per write): sample times as int64 microseconds, sorted, written
-as LEB128 varints of zigzag(first time, first delta, then delta-of-delta) -- one byte per
-sample for a steady rate -- and values as float64 (8 bytes, exact).
+Raw chunk (one per series per write and day): sample times as int64 microseconds, sorted,
+written as LEB128 varints of zigzag(first time, first delta, then delta-of-delta) -- one
+byte per sample for a steady rate -- and values exactly, as short decimals where they are
+(see decimals.py: ~2 bytes for 47.23, else 8).
 
 Tier block part (buckets of one series in ``block_buckets(step)`` consecutive steps): a log
 of *partials* -- pieces of buckets, one per write that touched them -- stored column by
@@ -11,8 +12,8 @@ decoding a thousand parts is one numpy pass per section.  Partials of the same b
 (within a part or across the parts of a block) are merged on read.
 
   heads      varints, 2 per partial: bucket index in block, zigzag(count) << 2 | inexact << 1 | explicit
-  sums       float64 per partial
-  extrema    float64 (min, max) per partial with count >= 2, or inexact with count >= 1
+  sums       a float per partial (decimals.py: exact, short when the values are short decimals)
+  extrema    floats (min, max) per partial with count >= 2, or inexact with count >= 1
   offsets    varints: a unit code (0: us, 1: ms, 2: s -- the coarsest dividing every offset of
              the part, so whole-second sample times cost one byte), then per partial the
              first-sample offset from the bucket start if count >= 1, then last - first
@@ -32,9 +33,10 @@ from itertools import repeat
 
 import numpy as np
 
+from telmon.rollup import decimals
 from telmon.rollup import sketch as sk
 from telmon.rollup import varint as vi
-from telmon.rollup.buckets import NO_FIRST, NO_LAST, US, BucketArrays, merge_rows
+from telmon.rollup.buckets import NO_FIRST, NO_LAST, US, BucketArrays, implied, merge_rows
 from telmon.rollup.sketch import Entries
 
 BLOCK_SECTIONS = ("heads", "sums", "extrema", "offsets", "sk_groups", "sk_bins")
@@ -52,16 +54,13 @@ def encode_chunks(ts_us: np.ndarray, values: np.ndarray, lengths: np.ndarray) ->
     second = starts[lengths >= 2] + 1
     codes[second] = d[second]  # the first delta is kept whole, later ones as delta-of-delta
     ts_blobs = vi.encode_segments(vi.zigzag(codes), lengths)
-    val_blobs = vi.split_bytes(np.ascontiguousarray(values, dtype="<f8").view(np.uint8), lengths * 8)
-    return ts_blobs, val_blobs
+    return ts_blobs, decimals.encode(values, lengths)
 
 
 def decode_chunks(ts_blobs: Sequence[bytes], val_blobs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """-> (times in us, values, samples per chunk), chunks laid end to end."""
     codes, lengths = vi.decode_segments(list(ts_blobs))
-    values = np.frombuffer(b"".join(val_blobs), dtype="<f8").astype(np.float64)
-    if len(values) != len(codes):
-        raise ValueError("chunk times and values differ in length")
+    values = decimals.decode(b"".join(val_blobs), [len(b) for b in val_blobs], lengths)
     c = vi.unzigzag(codes)
     starts = vi.segment_starts(lengths)[lengths > 0]
     first = c[starts].copy()
@@ -92,8 +91,7 @@ class EncodedBlocks:
 def _masks(count: np.ndarray, inexact: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     has_first = count >= 1
     has_extra = (count >= 2) | (has_first & inexact)
-    explicit = ~(((count == 1) | (count == 2)) & ~inexact)
-    return has_first, has_extra, explicit
+    return has_first, has_extra, ~implied(count, inexact)
 
 
 _UNITS = np.array([1, 1_000, 1_000_000], dtype=np.uint64)
@@ -143,9 +141,9 @@ def encode_blocks(arr: BucketArrays, step: int, span: int) -> EncodedBlocks:
 
     head = (vi.zigzag(arr.count) << np.uint64(2)) | (arr.inexact.astype(np.uint64) << np.uint64(1)) | explicit.astype(np.uint64)
     heads = vi.encode_buffer(np.column_stack([idx.astype(np.uint64), head]).ravel(), parts * 2)
-    sums = (np.ascontiguousarray(arr.sum, dtype="<f8").view(np.uint8), parts * 8)
-    ext = np.column_stack([arr.min[has_extra], arr.max[has_extra]]).astype("<f8").ravel()
-    extrema = (ext.view(np.uint8), vi.segment_sums(has_extra, parts) * 16)
+    sums = decimals.encode_buffer(arr.sum, parts)
+    ext = np.column_stack([arr.min[has_extra], arr.max[has_extra]]).ravel()
+    extrema = decimals.encode_buffer(ext, vi.segment_sums(has_extra, parts) * 2)
 
     k = has_first.astype(np.int64) + has_extra
     off_codes = np.zeros(int(k.sum()), dtype=np.uint64)
@@ -185,7 +183,7 @@ def decode_blocks(rows: Sequence[Sequence[object]], step: int, alpha: float) -> 
         return BucketArrays.empty(alpha)
     series_id = np.array([r[0] for r in rows], dtype=np.int64)
     block_start = np.array([r[1] for r in rows], dtype=np.int64)
-    (heads_b, heads_l), (sums_b, _), (ext_b, _), (offs_b, offs_l), (groups_b, groups_l), (bins_b, bins_l) = \
+    (heads_b, heads_l), (sums_b, sums_l), (ext_b, ext_l), (offs_b, offs_l), (groups_b, groups_l), (bins_b, bins_l) = \
         vi.split_sections([r[2] for r in rows], len(BLOCK_SECTIONS))  # type: ignore[misc]
     heads, per_block = vi.decode_buffer(heads_b, heads_l)
     if np.any(per_block % 2):
@@ -200,10 +198,8 @@ def decode_blocks(rows: Sequence[Sequence[object]], step: int, alpha: float) -> 
     has_first, has_extra, explicit = _masks(count, inexact)
     n = len(count)
 
-    sums = sums_b.view("<f8").astype(np.float64)
-    ext = ext_b.view("<f8").astype(np.float64)
-    if len(sums) != n or len(ext) != 2 * int(has_extra.sum()):
-        raise ValueError("sums or extrema do not match the heads")
+    sums = decimals.decode(sums_b, sums_l, parts)
+    ext = decimals.decode(ext_b, ext_l, vi.segment_sums(has_extra, parts) * 2)
     start = block_start[blk] + idx * step
     vmin = np.where(count >= 1, sums, np.inf)
     vmax = np.where(count >= 1, sums, -np.inf)

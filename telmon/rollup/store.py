@@ -209,12 +209,14 @@ class SeriesStore:
     def _store(self, conn: sqlite3.Connection, result: WriteResult, rows: list[SeriesRow], sid: np.ndarray,
                ts: np.ndarray, values: np.ndarray, batch_id: int, now: float) -> None:
         ts_us = to_us(ts)
-        # within one write the last occurrence of a (series, time) wins
-        order = np.lexsort((np.arange(len(sid)), ts_us, sid))
-        sid, ts_us, values = sid[order], ts_us[order], values[order]
-        last = np.r_[(sid[1:] != sid[:-1]) | (ts_us[1:] != ts_us[:-1]), True]
-        result.replaced += int(len(last) - last.sum())
-        sid, ts_us, values = sid[last], ts_us[last], values[last]
+        in_order = (sid[1:] > sid[:-1]) | ((sid[1:] == sid[:-1]) & (ts_us[1:] > ts_us[:-1]))
+        if not in_order.all():
+            # within one write the last occurrence of a (series, time) wins
+            order = np.lexsort((np.arange(len(sid)), ts_us, sid))
+            sid, ts_us, values = sid[order], ts_us[order], values[order]
+            last = np.r_[(sid[1:] != sid[:-1]) | (ts_us[1:] != ts_us[:-1]), True]
+            result.replaced += int(len(last) - last.sum())
+            sid, ts_us, values = sid[last], ts_us[last], values[last]
         result.accepted = len(sid)
         chunk_sids, firsts, lengths = np.unique(sid, return_index=True, return_counts=True)
         first_chunk = blockio.insert_chunks(conn, batch_id, sid, ts_us, values)
@@ -268,7 +270,7 @@ class SeriesStore:
             parts.append(removal_arrays(gone.sid[far], gone.ts[far], gone.value[far], step, tier.alpha))
             inside = blockio.in_ranges(adds.sid, bucket_starts(adds.ts, step), r_sid, r_lo, r_hi)
             adds = adds.take(np.flatnonzero(~inside))
-        parts.append(aggregate_arrays(adds.sid, adds.ts, adds.value, step, tier.alpha))
+        parts.append(aggregate_arrays(adds.sid, adds.ts, adds.value, step, tier.alpha, implicit=True))
         blockio.append_partials(conn, tier, concat_arrays(parts, alpha=tier.alpha), last_us)
         if len(r_sid):
             maintenance.recompute(conn, tier, r_sid, r_lo, r_hi)

@@ -158,3 +158,30 @@ def test_stats_clamp_quantiles_and_report_expected() -> None:
     assert stats["completeness"][0] == 0.5
     with pytest.raises(ValueError):
         compute_stats(arr, ["p101"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-10**6, 10**6).map(lambda i: i / 100),
+    st.integers(-10**15, 10**15).map(float),
+    st.just(-0.0),
+), max_size=30), max_size=12))
+def test_decimal_floats_round_trip_bit_exact(segments: list[list[float]]) -> None:
+    from telmon.rollup import decimals
+
+    per = np.array([len(s) for s in segments], np.int64)
+    values = np.array([x for s in segments for x in s], np.float64)
+    blobs = decimals.encode(values, per)
+    back = decimals.decode(b"".join(blobs), [len(b) for b in blobs], per)
+    np.testing.assert_array_equal(back.view(np.int64), values.view(np.int64))
+    for seg, blob in zip(segments, blobs):
+        assert len(blob) <= (1 + 8 * len(seg) if seg else 0)
+
+
+def test_short_decimals_take_about_two_bytes() -> None:
+    from telmon.rollup import decimals
+
+    values = np.round(np.random.default_rng(4).normal(50, 10, 6000), 2)
+    blobs = decimals.encode(values, np.full(100, 60))
+    assert sum(map(len, blobs)) / len(values) < 2.2
