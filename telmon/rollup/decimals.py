@@ -3,7 +3,7 @@
 Telemetry mostly arrives as text (station files, logs, JSON) with a few decimals: 47.23 as a
 float64 costs 8 bytes, as the integer 4723 delta-coded against its neighbour one or two.
 Each segment (the values of one chunk or block part) picks the smallest power of ten k <= 9
-that makes every value v an integer i with ``i / 10**k == v`` exactly (same sign bit too); its
+that makes every value v an integer i with ``i / 10**k == v`` exactly (-0.0 stays raw); its
 bytes are then a code byte k + 1 and zigzag varints of the first integer and the deltas.  When
 no k fits, or the integers would not be shorter, the code byte is 0 and the raw little-endian
 float64 values follow.  (The idea of ALP, Afroozeh & Boncz, SIGMOD 2024, without its bit
@@ -88,43 +88,35 @@ def encode_buffer(values: np.ndarray, per_segment: np.ndarray) -> tuple[np.ndarr
     return np.frombuffer(b"".join(parts), dtype=np.uint8), np.array([len(p) for p in parts], dtype=np.int64)
 
 
-def decode(buf: np.ndarray | bytes, seg_bytes: np.ndarray, per_segment: np.ndarray) -> np.ndarray:
+def decode(buf: np.ndarray | bytes, seg_bytes: np.ndarray | list[int], per_segment: np.ndarray) -> np.ndarray:
     """Undo encode for segments laid end to end: ``seg_bytes`` long, holding ``per_segment``
     values each.  Raises ValueError when they do not match."""
-    raw = buf.tobytes() if isinstance(buf, np.ndarray) else bytes(buf)
+    b = np.frombuffer(buf, dtype=np.uint8) if isinstance(buf, (bytes, bytearray, memoryview)) else buf
     seg_bytes = np.asarray(seg_bytes, dtype=np.int64)
     per_segment = np.asarray(per_segment, dtype=np.int64)
+    if len(seg_bytes) != len(per_segment) or int(seg_bytes.sum()) != len(b):
+        raise ValueError("float segments do not match their bytes")
     out = np.empty(int(per_segment.sum()), dtype=np.float64)
-    ends = np.cumsum(seg_bytes).tolist()
-    starts = [0, *ends[:-1]]
-    vstarts = vi.segment_starts(per_segment).tolist()
-    int_parts, int_counts, int_scale, int_at = [], [], [], []
-    for a, b, n, at in zip(starts, ends, per_segment.tolist(), vstarts):
-        if n == 0:
-            if b != a:
-                raise ValueError("bytes for an empty float segment")
-            continue
-        if b <= a:
-            raise ValueError("missing float segment")
-        code = raw[a]
-        if code == 0:
-            if b - a - 1 != 8 * n:
-                raise ValueError("raw float segment of the wrong length")
-            out[at:at + n] = np.frombuffer(raw, dtype="<f8", count=n, offset=a + 1)
-        elif code <= MAX_DECIMALS + 1:
-            int_parts.append(raw[a + 1:b])
-            int_counts.append(n)
-            int_scale.append(code - 1)
-            int_at.append(at)
-        else:
-            raise ValueError(f"unknown float segment code {code}")
-    if int_parts:
-        codes = vi.decode_varints(b"".join(int_parts))
-        counts = np.array(int_counts, dtype=np.int64)
+    starts = vi.segment_starts(seg_bytes)
+    filled = per_segment > 0
+    if np.any(seg_bytes[~filled]) or np.any(seg_bytes[filled] < 1):
+        raise ValueError("float segment without its code byte")
+    code = np.full(len(per_segment), -1, dtype=np.int64)
+    code[filled] = b[starts[filled]]
+    raw = code == 0
+    scaled = (code >= 1) & (code <= MAX_DECIMALS + 1)
+    if np.any(filled & ~raw & ~scaled):
+        raise ValueError("unknown float segment code")
+    if np.any(seg_bytes[raw] != 1 + 8 * per_segment[raw]):
+        raise ValueError("raw float segment of the wrong length")
+    elem_seg = vi.segment_ids(per_segment)
+    if raw.any():
+        out[raw[elem_seg]] = vi.gather(b, starts[raw] + 1, seg_bytes[raw] - 1).view("<f8")
+    if scaled.any():
+        counts = per_segment[scaled]
+        codes = vi.decode_varints(vi.gather(b, starts[scaled] + 1, seg_bytes[scaled] - 1))
         if len(codes) != int(counts.sum()):
             raise ValueError("decimal float segments hold the wrong number of values")
         ints = vi.segment_cumsum(vi.unzigzag(codes), counts)
-        values = ints / _POW[np.repeat(np.array(int_scale, dtype=np.int64), counts)]
-        dest = np.repeat(np.array(int_at, dtype=np.int64) - vi.segment_starts(counts), counts) + np.arange(len(ints))
-        out[dest] = values
+        out[scaled[elem_seg]] = ints / _POW[np.repeat(code[scaled] - 1, counts)]
     return out
