@@ -91,6 +91,14 @@ def encode_buffer(values: np.ndarray, per_segment: np.ndarray) -> tuple[np.ndarr
 def decode(buf: np.ndarray | bytes, seg_bytes: np.ndarray | list[int], per_segment: np.ndarray) -> np.ndarray:
     """Undo encode for segments laid end to end: ``seg_bytes`` long, holding ``per_segment``
     values each.  Raises ValueError when they do not match."""
+    per_segment = np.asarray(per_segment, dtype=np.int64)
+    if len(per_segment) * 16 < per_segment.sum():
+        return _decode_each(buf, np.asarray(seg_bytes, dtype=np.int64), per_segment)
+    return _decode_all(buf, seg_bytes, per_segment)
+
+
+def _decode_all(buf: np.ndarray | bytes, seg_bytes: np.ndarray | list[int], per_segment: np.ndarray) -> np.ndarray:
+    """decode, all segments in whole-array steps: faster for many small segments."""
     b = np.frombuffer(buf, dtype=np.uint8) if isinstance(buf, (bytes, bytearray, memoryview)) else buf
     seg_bytes = np.asarray(seg_bytes, dtype=np.int64)
     per_segment = np.asarray(per_segment, dtype=np.int64)
@@ -119,4 +127,45 @@ def decode(buf: np.ndarray | bytes, seg_bytes: np.ndarray | list[int], per_segme
             raise ValueError("decimal float segments hold the wrong number of values")
         ints = vi.segment_cumsum(vi.unzigzag(codes), counts)
         out[scaled[elem_seg]] = ints / _POW[np.repeat(code[scaled] - 1, counts)]
+    return out
+
+
+def _decode_each(buf: np.ndarray | bytes, seg_bytes: np.ndarray, per_segment: np.ndarray) -> np.ndarray:
+    """decode, one segment at a time: faster when segments hold many values each."""
+    raw = buf.tobytes() if isinstance(buf, np.ndarray) else bytes(buf)
+    seg_bytes = np.asarray(seg_bytes, dtype=np.int64)
+    per_segment = np.asarray(per_segment, dtype=np.int64)
+    out = np.empty(int(per_segment.sum()), dtype=np.float64)
+    ends = np.cumsum(seg_bytes).tolist()
+    starts = [0, *ends[:-1]]
+    vstarts = vi.segment_starts(per_segment).tolist()
+    int_parts, int_counts, int_scale, int_at = [], [], [], []
+    for a, b, n, at in zip(starts, ends, per_segment.tolist(), vstarts):
+        if n == 0:
+            if b != a:
+                raise ValueError("bytes for an empty float segment")
+            continue
+        if b <= a:
+            raise ValueError("missing float segment")
+        code = raw[a]
+        if code == 0:
+            if b - a - 1 != 8 * n:
+                raise ValueError("raw float segment of the wrong length")
+            out[at:at + n] = np.frombuffer(raw, dtype="<f8", count=n, offset=a + 1)
+        elif code <= MAX_DECIMALS + 1:
+            int_parts.append(raw[a + 1:b])
+            int_counts.append(n)
+            int_scale.append(code - 1)
+            int_at.append(at)
+        else:
+            raise ValueError(f"unknown float segment code {code}")
+    if int_parts:
+        codes = vi.decode_varints(b"".join(int_parts))
+        counts = np.array(int_counts, dtype=np.int64)
+        if len(codes) != int(counts.sum()):
+            raise ValueError("decimal float segments hold the wrong number of values")
+        ints = vi.segment_cumsum(vi.unzigzag(codes), counts)
+        values = ints / _POW[np.repeat(np.array(int_scale, dtype=np.int64), counts)]
+        dest = np.repeat(np.array(int_at, dtype=np.int64) - vi.segment_starts(counts), counts) + np.arange(len(ints))
+        out[dest] = values
     return out

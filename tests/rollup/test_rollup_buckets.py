@@ -185,3 +185,16 @@ def test_short_decimals_take_about_two_bytes() -> None:
     values = np.round(np.random.default_rng(4).normal(50, 10, 6000), 2)
     blobs = decimals.encode(values, np.full(100, 60))
     assert sum(map(len, blobs)) / len(values) < 2.2
+
+
+def test_both_decimal_decoders_agree() -> None:
+    from telmon.rollup import decimals
+
+    rng = np.random.default_rng(8)
+    for per in (np.full(50, 60), np.ones(500, np.int64), np.array([0, 3, 0, 1, 2])):
+        n = int(per.sum())
+        for values in (np.round(rng.normal(50, 10, n), 2), rng.normal(0, 1, n)):
+            blobs = decimals.encode(values, per)
+            joined, sizes = b"".join(blobs), np.array([len(b) for b in blobs])
+            for decoder in (decimals._decode_all, decimals._decode_each):
+                np.testing.assert_array_equal(decoder(joined, sizes, per).view(np.int64), values.view(np.int64))
