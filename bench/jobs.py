@@ -197,6 +197,7 @@ def main() -> None:
     ap.add_argument("--json", default=str(ROOT / "bench" / "out" / "jobs.json"))
     args = ap.parse_args()
     ensure_format()
+    load_before = os.getloadavg()[0]
     client = redis.Redis.from_url(REDIS_URL)
     client.ping()
     run = uuid.uuid4().hex[:8]
@@ -215,7 +216,9 @@ def main() -> None:
         "telmon": {**new, "redis_jobs_completed": counted, "queue_messages": depth},
         "old_per_file": {**old, "redis_jobs_completed": old_counted},
         "ratio": new["archives_per_s"] / old["archives_per_s"],
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        # other work on the machine shows here: the figures are only comparable at a low load
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "load_average_1m_before": load_before, "load_average_1m_after": os.getloadavg()[0]},
         "command": f"python bench/jobs.py --archives {args.archives}",
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -226,7 +229,8 @@ def main() -> None:
           f"counted in Redis {new['stages_s'].get('redis')} s, confirmed by RabbitMQ {new['stages_s'].get('amqp')} s")
     print(f"old per-file work : {old['archives_per_s']:8.0f} archives/s ({old['archives']} in {old['seconds']:.2f} s; "
           "tar + parse + one Redis round-trip per key, no publishing)")
-    print(f"ratio             : {result['ratio']:.2f}x")
+    print(f"ratio             : {result['ratio']:.2f}x   (load average {load_before:.2f} before, "
+          f"{result['machine']['load_average_1m_after']:.2f} after, {os.cpu_count()} CPUs)")
     print(f"written to {args.json}")
 
 
