@@ -218,6 +218,11 @@ def merge_rows(arr: BucketArrays, group: np.ndarray | None = None, start: np.nda
     start = arr.start if start is None else np.asarray(start, dtype=np.int64)
     if len(arr) == 0:
         return BucketArrays.empty(arr.alpha)
+    if np.all((group[1:] > group[:-1]) | ((group[1:] == group[:-1]) & (start[1:] > start[:-1]))):
+        # already one row per key, in order (compacted blocks, a tier read at its own step)
+        same = BucketArrays(group, start, arr.count, arr.sum, arr.min, arr.max, arr.first, arr.last,
+                            arr.inexact | (arr.count < 0), arr.sketch, arr.alpha)
+        return same.take(same.count > 0) if drop_empty and np.any(same.count <= 0) else same
     order = np.lexsort((start, group))
     g, s = group[order], start[order]
     first_rows = np.flatnonzero(np.r_[True, (g[1:] != g[:-1]) | (s[1:] != s[:-1])])

@@ -121,6 +121,18 @@ def normalise(entries: Entries, *, keep_negative: bool = False) -> Entries:
     if len(entries) == 0:
         return Entries.empty()
     comp = _composite(entries.owner, entries.sign, entries.key)
+    if np.all(comp[1:] > comp[:-1]):
+        # already sorted and unique (decoded blocks, merged rows): only drop empty bins
+        keep = entries.count != 0 if keep_negative else entries.count > 0
+        return entries if keep.all() else entries.take(np.flatnonzero(keep))
+    lo = int(comp.min())
+    span = int(comp.max()) - lo + 1
+    if span <= 4 * len(comp) + 4096:
+        # few owners over few bins (many sketches merged into one): count, do not sort
+        summed = np.bincount(comp - lo, weights=entries.count, minlength=span)
+        at = np.flatnonzero(summed != 0 if keep_negative else summed > 0)
+        owner, sign, key = _split(at + lo)
+        return Entries(owner, sign, key, np.rint(summed[at]).astype(np.int64))
     # bins are summed, so the order among equal composites does not matter: no stable sort
     order = np.argsort(comp)
     comp = comp[order]
