@@ -144,3 +144,33 @@ def test_reshape_builds_new_tiers_and_drops_old_ones(sstore: SeriesStore) -> Non
         assert abs(days_from_hours["p50"][d] - exact) <= (1.01 * 1.02 - 1) * exact
         assert abs(days["p50"][d] - exact) <= 0.01 * exact * (1 + 1e-9)
     assert sstore.reshape(now=NOW).series == 0  # nothing left to do
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_random_writes_and_reverts_match_a_model(sstore: SeriesStore, seed: int) -> None:
+    """Writes that overlap, repeat and arrive late, and reverts of any earlier batch (some of
+    whose samples are shadowed, some shadowing): after every step each tier equals the
+    aggregation of the samples in force -- each time's newest value among live batches."""
+    from .test_rollup_store_write import expected_state
+
+    rng = np.random.default_rng(seed)
+    grid = NOW - 40 * 3600 + np.arange(0, 40 * 3600, 300.0)
+    live: dict[int, dict[float, float]] = {}  # batch -> its samples, in write order
+    for step in range(14):
+        if live and rng.random() < 0.35:
+            batch = int(rng.choice(sorted(live)))
+            sstore.revert(batch, now=NOW)
+            del live[batch]
+        else:
+            picks = np.unique(rng.choice(grid, size=rng.integers(1, 120)))
+            values = np.round(rng.normal(0, 10, len(picks)), 2)
+            r = sstore.write([("q", picks, values)], now=NOW)
+            live[r.batch_id] = dict(zip(picks.tolist(), values.tolist()))
+        in_force: dict[float, float] = {}
+        for batch in sorted(live):
+            in_force.update(live[batch])
+        if not in_force:
+            assert all(v["count"].size == 0 for v in tier_state(sstore, "q").values())
+            continue
+        ts = np.array(sorted(in_force))
+        assert_same_state(tier_state(sstore, "q"), expected_state(sstore, "q", ts, np.array([in_force[t] for t in ts]), NOW))
