@@ -123,8 +123,11 @@ def message_duration(length_bytes: int | None, baud: int | None) -> float:
 
 def classify(schedule: Schedule, t: float, duration: float = 0.0) -> tuple[int, str]:
     """(slot, code) for a report starting at ``t`` and lasting ``duration`` seconds."""
-    n = schedule.nearest(t)
-    start, end = schedule.start(n), schedule.end(n)
+    # The slot arithmetic inlined: this runs once per report on the ingest path.
+    iv, phase = schedule.interval, schedule.phase
+    n = math.floor((t - phase + iv / 2) / iv)
+    start = phase + n * iv
+    end = start + schedule.window
     t_end = t + duration
     if t < start:
         return n, OUTSIDE if t_end < start else PARTLY_OUTSIDE
