@@ -20,6 +20,7 @@ duplicate then counts as one more sample.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -310,12 +311,14 @@ class SeriesStore:
 
     # --- reads ------------------------------------------------------------------------
     def series(self, name_or_pattern: str, start: float, end: float, step: int | None = None,
-               stats: Sequence[str] = DEFAULT_STATS, agg: str | None = None, *, now: float) -> SeriesAnswer:
+               stats: Sequence[str] = DEFAULT_STATS, agg: str | None = None, *, now: float | None = None) -> SeriesAnswer:
         """Points of the series named (or matching the glob) over [start, end), from the finest
         tier that covers the span, merged up to ``step`` seconds (None: the tier's own step;
         0: one point for the whole span).  ``agg``: None (one result per series), "merge"
         (buckets and sketches of all series merged: the fleet's distribution) or "sum" (each
-        stat summed across series per step).  Raises BadSeriesQuery, UnknownSeries."""
+        stat summed across series per step).  ``now`` (default: the clock) decides which tiers
+        still cover the span.  Raises BadSeriesQuery, UnknownSeries."""
+        now = time.time() if now is None else now
         with self.store._read() as conn:
             return reads.series(self, conn, name_or_pattern, start, end, step, stats, agg, now)
 
