@@ -219,6 +219,7 @@ def _prefixes(rest: str) -> list[str]:
 
 def perf_report(push: Push, host: str, label: str | None) -> dict[str, Any]:
     check_host_name(host)
+    push.writer.settle()  # read-your-writes: what was acknowledged is in the rollups
     now = push.now()
     labels = lizmon.host_labels(push.series, host, push.writer.known_hosts())
     if not labels:

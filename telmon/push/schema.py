@@ -53,7 +53,21 @@ PUSH_STEPS: list[str] = [
         summary TEXT NOT NULL               -- JSON {"clusters": [...]}
     );
     """,
+    # 2: an event remembers the (random 62-bit) id of the staged request that brought it, so
+    # replaying the staging file after a crash cannot store it twice (see writer.py)
+    """
+    ALTER TABLE push_sensor_events ADD COLUMN stage_id INTEGER;
+    CREATE UNIQUE INDEX push_sensor_events_stage ON push_sensor_events(stage_id);
+    """,
 ]
+
+# The staging file (beside the store): requests acknowledged but not yet in the rollups.
+STAGE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS push_stage (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,   -- never reused: the feed's progress is "every id up to N"
+    payload BLOB NOT NULL
+)
+"""
 
 
 def ensure_schema(store: object) -> None:

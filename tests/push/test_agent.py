@@ -35,6 +35,7 @@ def receiver(tmp_path: Path):
 
 
 def stored_times(push, host: str, label: str = "procs.count") -> list[float]:
+    push.writer.settle()
     try:
         ts, _ = push.series.samples(f"host.{host}.{label}", 0, 4e9)
     except Exception:

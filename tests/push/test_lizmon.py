@@ -49,6 +49,7 @@ def _post(app: App, host: str, ts: list[float], values: list[float]) -> None:
     body = orjson.dumps([{"host": host, "time": t, "values": {"cpu": v}} for t, v in zip(ts, values)])
     r = app.client.post("/api/v1/samples", content=body)
     assert r.status_code == 200 and r.json()["rejected"] == 0, r.text
+    app.push.writer.settle()
 
 
 def _compare(app: App, host: str, ts: list[float], values: list[float]) -> dict[str, Any]:

@@ -27,13 +27,16 @@ def test_native_json_array_and_ndjson(open_app: App) -> None:
     nd = b"\n".join(orjson.dumps({"series": "pump.7.flow", "time": NOW - 3 + i, "value": i}) for i in range(3)) + b"\n"
     r = open_app.client.post("/api/v1/samples", content=nd, headers={"content-type": "application/x-ndjson"})
     assert r.json() == {"accepted": 3, "rejected": 0, "reasons": {}}
+    open_app.push.writer.settle()
     ts, values = open_app.push.series.samples("pump.7.pressure", NOW - 60, NOW)
     assert values.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    open_app.push.writer.settle()
     ts, values = open_app.push.series.samples(f"host.{H}.cpu.total", NOW - 60, NOW)
     assert ts.tolist() == [NOW - 5] and values.tolist() == [4.5]
     # a time left out means "when it arrived"
     r = post_native(open_app, b'{"series": "pump.7.flow", "value": 9}')
     assert r.json()["accepted"] == 1
+    open_app.push.writer.settle()
     assert open_app.push.series.samples("pump.7.flow", NOW, NOW + 1)[1].tolist() == [9.0]
 
 
@@ -190,9 +193,11 @@ def test_log_store_text_json_charset_and_double_encoded(open_app: App) -> None:
            "Peaks": ["7.3", "7.3", "7.5"], "FFT Re": ["1", "2"], "FFT Img": ["3", "4"],
            "UTC Time": ["2016-10-4 16:47:50"], "hz": ["49.87"], "WiFi Strength": ["-62"], "Dummy": ["20"]}
     assert c.post("/log/store", json=old).json() == {}
+    open_app.push.writer.settle()
     with open_app.service.store._read() as conn:
         assert conn.execute("SELECT count(*) FROM push_sensor_events").fetchone()[0] == 7
         assert conn.execute("SELECT DISTINCT line_phase_rad FROM push_sensor_events").fetchall() == [(-43.841,)]
+    open_app.push.writer.settle()
     ts, values = open_app.push.series.samples("sensor.1.power.active", NOW - 1, NOW + 1)
     assert values.tolist() == [1753.0] * 7
     assert ts.tolist() == pytest.approx([NOW + 0.001 * i for i in (1, 2, 4, 5, 6, 7, 8)])
@@ -279,5 +284,7 @@ def test_parse_service_app_alone() -> None:
 
 def test_status_route(open_app: App) -> None:
     open_app.client.post(f"/api/perf/{H}/{int(NOW)}", json={"cpu": 1})
+    open_app.push.writer.settle()
     body = open_app.client.get("/api/v1/push/status").json()
-    assert body["writer"]["samples"] == 1 and body["auth"]["writes_need_token"] is False
+    assert body["writer"]["samples"] == 1 and body["writer"]["jobs"] == 1 and body["writer"]["backlog"] == 0
+    assert body["auth"]["writes_need_token"] is False
