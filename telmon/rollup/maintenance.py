@@ -232,7 +232,7 @@ def reshape(ss: SeriesStore, conn: sqlite3.Connection, pattern: str, now: float)
     names = [r.name for r in rows]
     ss._ensure_series(conn, names, now)
     result = ReshapeResult()
-    for row in ss._rows_by_name(conn, names).values():
+    for row in ss._rows_by_name(conn, names, fresh=True).values():
         stored_steps = _stored_steps(conn, row)
         wanted = {t.step for t in row.policy.tiers}
         if row.reshape_from is None and stored_steps <= wanted:

@@ -7,6 +7,10 @@ order is write order, which is also the duplicate rule: the newest chunk's sampl
 (series, time) wins).  A clustered (series, ts) key under interleaved writes cut ingest
 several-fold in the design measurements, so chunks are a rowid table with small indexes.
 
+``series_generation`` is bumped by every transaction that changes series rows, so a
+SeriesStore can keep the rows it wrote in memory and know when another writer (process or
+instance) changed them.
+
 Every index here leads with time (day, block start), then the series: a write of a thousand
 series then touches a few adjacent index pages instead of one page per series (a series-first
 index made each commit rewrite most of the index: ~2-4 MB of WAL per write, measured).  Reads
@@ -40,6 +44,8 @@ SERIES_STEPS: list[str] = [
         last_us INTEGER,
         created_at REAL NOT NULL
     );
+    CREATE TABLE series_generation (generation INTEGER NOT NULL);
+    INSERT INTO series_generation VALUES (0);
     CREATE TABLE series_policy_rules (
         pattern TEXT PRIMARY KEY,
         spec TEXT NOT NULL,

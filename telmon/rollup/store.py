@@ -19,9 +19,10 @@ duplicate then counts as one more sample.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,9 @@ import orjson
 
 from telmon.rollup import blockio, intake, maintenance, reads
 from telmon.rollup.blockio import RawSamples, TierIO
-from telmon.rollup.buckets import DEFAULT_STATS, US, aggregate_arrays, bucket_starts, concat_arrays, removal_arrays, to_us
+from telmon.rollup.buckets import (
+    DEFAULT_STATS, US, BucketArrays, aggregate_arrays, bucket_starts, concat_arrays, removal_arrays, to_us,
+)
 from telmon.rollup.errors import BadSeriesQuery, UnknownSeries
 from telmon.rollup.results import (
     PruneResult, RebuildResult, Rejection, ReshapeResult, RevertResult, SeriesAnswer, WriteResult,
@@ -61,6 +64,29 @@ class SeriesStore:
         with store._lock:
             migrate(store._writer, "series", SERIES_STEPS)
         self._resolved: tuple[tuple[tuple[str, str], ...], dict[str, str]] = ((), {})
+        # Series rows this instance read or wrote, valid while the generation is ours: a
+        # write of a thousand series then skips a thousand-name lookup.
+        self._rows: dict[str, SeriesRow] = {}
+        self._generation: int | None = None
+
+    @contextlib.contextmanager
+    def _transaction(self, *, keeps_rows: bool = False) -> Iterator[sqlite3.Connection]:
+        """A write transaction that bumps the series generation.  ``keeps_rows``: the caller
+        updates the cached rows it changes; otherwise the cache is dropped afterwards."""
+        try:
+            with self.store.transaction() as conn:
+                generation = conn.execute("SELECT generation FROM series_generation").fetchone()[0]
+                if generation != self._generation:
+                    self._rows.clear()  # someone else changed series rows
+                yield conn
+                conn.execute("UPDATE series_generation SET generation = generation + 1")
+                self._generation = generation + 1
+            if not keeps_rows or len(self._rows) > 500_000:
+                self._rows.clear()
+        except BaseException:
+            self._rows.clear()
+            self._generation = None
+            raise
 
     # --- policies ---------------------------------------------------------------------
     def set_policy(self, pattern: str, spec: str, *, position: int | None = None) -> Policy:
@@ -105,12 +131,18 @@ class SeriesStore:
         return out
 
     # --- series -----------------------------------------------------------------------
-    def _rows_by_name(self, conn: sqlite3.Connection, names: Sequence[str]) -> dict[str, SeriesRow]:
+    def _rows_by_name(self, conn: sqlite3.Connection, names: Sequence[str], *, fresh: bool = False) -> dict[str, SeriesRow]:
+        """Rows of these series that exist, from the cache unless ``fresh``."""
         found: dict[str, SeriesRow] = {}
-        for part in blockio.chunks_of(list(names), _MAX_PARAMS):
+        missing = list(names)
+        if not fresh:
+            cache = self._rows
+            found = {n: cache[n] for n in names if n in cache}
+            missing = [n for n in names if n not in found]
+        for part in blockio.chunks_of(missing, _MAX_PARAMS):
             marks = ",".join("?" * len(part))
             for row in conn.execute(f"SELECT {_SERIES_COLUMNS} FROM series WHERE name IN ({marks})", list(part)):
-                found[row[1]] = SeriesRow.from_db(row)
+                found[row[1]] = self._rows[row[1]] = SeriesRow.from_db(row)
         return found
 
     def _ensure_series(self, conn: sqlite3.Connection, names: Sequence[str], now: float) -> tuple[list[SeriesRow], int]:
@@ -120,14 +152,14 @@ class SeriesStore:
         missing = [(n, s, now) for n, s in zip(names, specs) if n not in found]
         if missing:
             conn.executemany("INSERT INTO series(name, policy, created_at) VALUES (?,?,?)", missing)
-            found.update(self._rows_by_name(conn, [m[0] for m in missing]))
+            found.update(self._rows_by_name(conn, [m[0] for m in missing], fresh=True))
         changed = [(s, n) for n, s in zip(names, specs) if found[n].policy.spec != s]
         if changed:
             # new data follows the new policy at once; the old one is kept for reshape
             conn.executemany(
                 "UPDATE series SET reshape_from = coalesce(reshape_from, policy), policy = ? WHERE name = ?", changed
             )
-            found.update(self._rows_by_name(conn, [n for _, n in changed]))
+            found.update(self._rows_by_name(conn, [n for _, n in changed], fresh=True))
         return [found[n] for n in names], len(missing)
 
     def _match(self, conn: sqlite3.Connection, pattern: str) -> list[SeriesRow]:
@@ -147,7 +179,7 @@ class SeriesStore:
             raise BadSeriesQuery(f"bad series name {name!r}: 1-200 characters, no control or glob characters", field="name")
         if interval is not None and (interval < 0 or not np.isfinite(interval)):
             raise BadSeriesQuery("interval must be a positive number of seconds (0 clears it)", field="interval")
-        with self.store.transaction() as conn:
+        with self._transaction() as conn:
             [row], _ = self._ensure_series(conn, [name], now)
             if labels is not None:
                 conn.execute("UPDATE series SET labels = ? WHERE id = ?", (orjson.dumps(labels).decode(), row.id))
@@ -173,7 +205,7 @@ class SeriesStore:
         taken = intake.read_samples(samples)
         if taken.total == 0:
             return WriteResult(batch_id=None)
-        with self.store.transaction() as conn:
+        with self._transaction(keeps_rows=True) as conn:
             batch_id = self.store.new_batch(conn, "series", source, now)
             specs = self._policy_specs(conn, taken.names)
             oldest = np.array([parse_policy(s).oldest_accepted(now) for s in specs], dtype=np.float64)
@@ -227,15 +259,19 @@ class SeriesStore:
         new = RawSamples(sid, ts_us, values, np.zeros(len(sid), np.int64))
         last_us = BySeries(chunk_sids, [NO_RAW_FROM if row_of[s].last_us is None else row_of[s].last_us
                                         for s in chunk_sids.tolist()])
+        finer: BucketArrays | None = None
         for tier, members, cutoffs in tier_groups([row_of[s] for s in chunk_sids.tolist()], now):
             everyone = len(members) == len(chunk_sids)
-            self._update_tier(conn, tier, members, cutoffs, row_of, new, shadow, last_us, everyone)
+            finer = self._update_tier(conn, tier, members, cutoffs, row_of, new, shadow, last_us, everyone, finer)
         blockio.compact_dirty(conn, self._alpha_lookup(conn, row_of))
         ts_max = ts_us[firsts + lengths - 1]
         conn.executemany(
             "UPDATE series SET last_us = max(coalesce(last_us, ?1), ?1) WHERE id = ?2",
             zip(ts_max.tolist(), chunk_sids.tolist()),
         )
+        for s, t in zip(chunk_sids.tolist(), ts_max.tolist()):  # keep the cached rows true
+            row = row_of[s]
+            row.last_us = t if row.last_us is None else max(row.last_us, t)
 
     def _shadowed(self, conn: sqlite3.Connection, row_of: dict[int, SeriesRow], sid: np.ndarray, ts_us: np.ndarray,
                   chunk_sids: np.ndarray, firsts: np.ndarray, lengths: np.ndarray, first_chunk: int) -> RawSamples:
@@ -255,8 +291,10 @@ class SeriesStore:
 
     def _update_tier(self, conn: sqlite3.Connection, tier: TierIO, members: np.ndarray, cutoffs: np.ndarray,
                      row_of: dict[int, SeriesRow], new: RawSamples, shadow: RawSamples, last_us: BySeries,
-                     everyone: bool) -> None:
-        """Bring one tier's buckets up to date with a write's samples (see module doc)."""
+                     everyone: bool, finer: BucketArrays | None) -> BucketArrays | None:
+        """Bring one tier's buckets up to date with a write's samples (see module doc).
+        Returns the partials of all the write's samples when this tier took them all, so the
+        next (coarser) tier can reuse them; ``finer`` is that of the previous tier."""
         step = tier.step
         cutoff = BySeries(members, cutoffs)
         adds, gone = in_tier(new, step, cutoff, everyone=everyone), in_tier(shadow, step, cutoff, everyone=everyone)
@@ -271,10 +309,22 @@ class SeriesStore:
             parts.append(removal_arrays(gone.sid[far], gone.ts[far], gone.value[far], step, tier.alpha))
             inside = blockio.in_ranges(adds.sid, bucket_starts(adds.ts, step), r_sid, r_lo, r_hi)
             adds = adds.take(np.flatnonzero(~inside))
-        parts.append(aggregate_arrays(adds.sid, adds.ts, adds.value, step, tier.alpha, implicit=True))
+        whole = adds is new and len(gone) == 0
+        coarse = None
+        if whole and finer is not None and finer.alpha == tier.alpha:
+            # each finer bucket is the only one of its coarser bucket (e.g. one hour of data in
+            # a day): the coarser partials are the same rows, re-keyed
+            starts = np.floor_divide(finer.start, step) * step
+            g = finer.group
+            if np.all((g[1:] > g[:-1]) | ((g[1:] == g[:-1]) & (starts[1:] > starts[:-1]))):
+                coarse = finer.with_keys(g, starts)
+        if coarse is None:
+            coarse = aggregate_arrays(adds.sid, adds.ts, adds.value, step, tier.alpha, implicit=True)
+        parts.append(coarse)
         blockio.append_partials(conn, tier, concat_arrays(parts, alpha=tier.alpha), last_us)
         if len(r_sid):
             maintenance.recompute(conn, tier, r_sid, r_lo, r_hi)
+        return coarse if whole else None
 
     def _alpha_lookup(self, conn: sqlite3.Connection, known: dict[int, SeriesRow]) -> Any:
         def alpha_of(sid: int, step: int) -> float:
@@ -288,25 +338,25 @@ class SeriesStore:
     # --- maintenance ------------------------------------------------------------------
     def revert(self, batch_id: int, *, now: float) -> RevertResult:
         """Take a write's samples out and recompute exactly the buckets it touched."""
-        with self.store.transaction() as conn:
+        with self._transaction() as conn:
             return maintenance.revert(self, conn, batch_id, now)
 
     def prune(self, *, now: float) -> PruneResult:
         """Delete what retention no longer keeps, so a series' storage stops growing, and
         compact every block that got parts since its last compaction.  Run it periodically
         (e.g. hourly)."""
-        with self.store.transaction() as conn:
+        with self._transaction() as conn:
             return maintenance.prune(self, conn, now)
 
     def rebuild(self, pattern: str, since: float | None = None, *, now: float) -> RebuildResult:
         """Recompute the buckets of matching series from raw samples, from ``since`` on
         (only buckets whose samples raw storage still holds in full)."""
-        with self.store.transaction() as conn:
+        with self._transaction() as conn:
             return maintenance.rebuild(self, conn, pattern, since, now)
 
     def reshape(self, pattern: str = "*", *, now: float) -> ReshapeResult:
         """Convert stored tiers of series whose policy changed to the new policy."""
-        with self.store.transaction() as conn:
+        with self._transaction() as conn:
             return maintenance.reshape(self, conn, pattern, now)
 
     # --- reads ------------------------------------------------------------------------

@@ -144,3 +144,29 @@ def test_policy_change_applies_to_new_data_at_once(sstore: SeriesStore) -> None:
     assert row.policy.spec == "raw:1h,10s:1d,1m:7d" and row.reshape_from is not None
     assert sstore.buckets("fast.x", 10).count.sum() == 1  # only the new sample so far
     assert sstore.policies() == [("fast.*", "raw:1h,10s:1d,1m:7d")]
+
+
+def test_two_writers_on_one_store_see_each_other(sstore: SeriesStore) -> None:
+    """Cached series rows are dropped when another SeriesStore (or process) changed them."""
+    other = SeriesStore(sstore.store)
+    t = NOW - 600
+    sstore.write([("shared", [t], [1.0])], now=NOW)
+    other.write([("shared", [t + 60], [2.0])], now=NOW)  # newer than what sstore has cached
+    r = sstore.write([("shared", [t + 60], [5.0])], now=NOW)  # must see and replace other's sample
+    assert r.replaced == 1
+    assert sstore.buckets("shared", 3600).sum.tolist() == [6.0]
+    other.prune(now=NOW + 3 * DAY)  # changes raw_from under sstore's feet
+    assert sstore.write([("shared", [t + 120], [1.0])], now=NOW + 3 * DAY).accepted == 1
+    assert sstore.get("shared").raw_from == NOW + 3 * DAY - 2 * DAY
+
+
+def test_hourly_batches_fill_the_day_tier_exactly(sstore: SeriesStore) -> None:
+    """One hour per write: the day tier's partials are the hour's, re-keyed -- still exact."""
+    rng = np.random.default_rng(6)
+    ts = NOW - 30 * 3600 + np.arange(0, 30 * 3600, 60.0)
+    values = np.round(rng.normal(10, 3, len(ts)), 1)
+    for h in range(30):
+        part = slice(h * 60, (h + 1) * 60)
+        sstore.write([("h.a", ts[part], values[part]), ("h.b", ts[part], -values[part])], now=NOW)
+    for name, sign in (("h.a", 1), ("h.b", -1)):
+        assert_same_state(tier_state(sstore, name), expected_state(sstore, name, ts, sign * values, NOW))
