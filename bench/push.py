@@ -255,7 +255,9 @@ def main() -> None:
     token = make_token(store)
     port = opts.port or free_port()
     proc, how = start_server(store, port, "bench" if opts.server == "bench" else opts.server)
-    report: dict[str, Any] = {"server": how, "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+    # the machine may be shared: say how busy it was, so the figures can be read for what they are
+    report: dict[str, Any] = {"server": how, "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                                                         "load_avg_before": [round(x, 2) for x in os.getloadavg()]},
                               "command": " ".join(["bench/push.py", *sys.argv[1:]]), "phases": []}
     try:
         for kind in opts.phases.split(","):
@@ -272,6 +274,9 @@ def main() -> None:
     finally:
         _stop(proc)
         shutil.rmtree(tmp, ignore_errors=True)
+    report["machine"]["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average before {report['machine']['load_avg_before']}, after {report['machine']['load_avg_after']} "
+          f"({os.cpu_count()} CPUs)")
     native = next((p for p in report["phases"] if p["kind"] == "native"), None)
     if native:
         report["targets"] = {"samples_per_s>=150000": native["samples_per_s"] >= 150_000,
