@@ -303,11 +303,18 @@ def replace_buckets(conn: sqlite3.Connection, tier: TierIO, r_sid: np.ndarray, r
     write_blocks(conn, tier, merged, sids, starts)
 
 
-def compact_dirty(conn: sqlite3.Connection, alpha_of: Callable[[int, int], float], *, every: bool = False) -> int:
-    """Merge the parts of each block that got COMPACT_AFTER parts or more since it was last
-    compacted (``every``: of each block that got any) into one row.  Returns how many blocks."""
-    where = "" if every else f"WHERE appended >= {COMPACT_AFTER}"
-    keys = conn.execute(f"SELECT series_id, step, start FROM series_dirty {where}").fetchall()
+def compact_dirty(conn: sqlite3.Connection, alpha_of: Callable[[int, int], float], *,
+                  closed_by: float | None = None) -> int:
+    """Merge into one row the parts of each block that got COMPACT_AFTER parts or more since
+    it was last compacted -- and, given ``closed_by`` (now), of each block that got any and
+    ends by then: a block still open will get more parts.  Returns how many blocks."""
+    if closed_by is None:
+        keys = conn.execute(
+            f"SELECT series_id, step, start FROM series_dirty WHERE appended >= {COMPACT_AFTER}").fetchall()
+    else:
+        keys = [(sid, step, start) for sid, step, start, appended in conn.execute(
+                    "SELECT series_id, step, start, appended FROM series_dirty")
+                if appended >= COMPACT_AFTER or start + step * block_buckets(step) <= closed_by]
     groups: dict[tuple[int, float], list[tuple[int, int]]] = {}
     for sid, step, start in keys:
         groups.setdefault((int(step), alpha_of(int(sid), int(step))), []).append((int(sid), int(start)))

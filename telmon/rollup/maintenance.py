@@ -120,7 +120,7 @@ def _correct(conn: sqlite3.Connection, tier: TierIO, rows: dict[int, SeriesRow],
 
 def prune(ss: SeriesStore, conn: sqlite3.Connection, now: float) -> PruneResult:
     """Drop raw samples and buckets that retention no longer keeps (exactly: chunks and
-    blocks cut by a cutoff are trimmed, not kept whole)."""
+    blocks cut by a cutoff are trimmed, not kept whole), and compact blocks that have closed."""
     result = PruneResult()
     rows = [SeriesRow.from_db(r) for r in conn.execute("SELECT id, name, policy, reshape_from, raw_from, last_us, "
                                                        "interval_s, labels FROM series")]
@@ -137,7 +137,7 @@ def prune(ss: SeriesStore, conn: sqlite3.Connection, now: float) -> PruneResult:
         _prune_raw(conn, sids, now - retention, result)
     for (step, retention, alpha), sids in by_tier.items():
         _prune_tier(conn, TierIO(step, alpha), sids, now - retention, result)
-    result.blocks_compacted = blockio.compact_dirty(conn, _alpha_lookup(conn, {r.id: r for r in rows}), every=True)
+    result.blocks_compacted = blockio.compact_dirty(conn, _alpha_lookup(conn, {r.id: r for r in rows}), closed_by=now)
     return result
 
 

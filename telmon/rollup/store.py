@@ -343,8 +343,8 @@ class SeriesStore:
 
     def prune(self, *, now: float) -> PruneResult:
         """Delete what retention no longer keeps, so a series' storage stops growing, and
-        compact every block that got parts since its last compaction.  Run it periodically
-        (e.g. hourly)."""
+        compact the blocks that closed (their span ended) since their last compaction.  Run it
+        periodically (e.g. hourly)."""
         with self._transaction() as conn:
             return maintenance.prune(self, conn, now)
 
