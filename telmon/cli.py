@@ -55,6 +55,8 @@ def _config(config_path: str | None, store: str | None) -> Config:
 def _setup_logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, str(level).upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # pika logs an ERROR per reconnect attempt while a broker is down; telmon says it once itself
+    logging.getLogger("pika").setLevel(logging.WARNING)
 
 
 def emit(data: dict[str, Any], as_json: bool, rows_key: str, columns: Sequence[str]) -> None:
@@ -324,5 +326,11 @@ def settings(markdown: bool) -> None:
         click.echo(f"{s.name:20} {s.default!r:32} {s.help}")
 
 
-def run() -> None:  # pragma: no cover - console entry for `python -m telmon`
-    main()
+def _register_capabilities() -> None:
+    """Commands that live beside each capability's code."""
+    from telmon.sinks.cli import register as register_sinks
+
+    register_sinks(main)
+
+
+_register_capabilities()

@@ -24,7 +24,7 @@ class Setting:
     type: type = str
 
 
-SETTINGS: tuple[Setting, ...] = (
+CORE_SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "telmon-data", "Folder for the SQLite store, quarantine and spool files."),
     Setting("store", "", "Store URL or path; empty means <data_dir>/telmon.db (SQLite)."),
     Setting("host", "127.0.0.1", "Address the HTTP server listens on."),
@@ -41,7 +41,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("demo_interval", 5.0, "Seconds between files dropped by the demo feed (serve --demo).", float),
 )
 
+
+
+def _capability_settings() -> tuple[Setting, ...]:
+    """Each capability declares its own settings beside its code; they are gathered here."""
+    from telmon.sinks import SETTINGS as SINK_SETTINGS
+
+    rows: list[Setting] = []
+    rows += [Setting(*row) for row in SINK_SETTINGS]
+    return tuple(rows)
+
+
+SETTINGS: tuple[Setting, ...] = CORE_SETTINGS + _capability_settings()
 _BY_NAME = {s.name: s for s in SETTINGS}
+if len(_BY_NAME) != len(SETTINGS):  # pragma: no cover - a programming error, caught by any test
+    raise RuntimeError("two settings share a name")
 
 
 @dataclass(slots=True)

@@ -47,6 +47,10 @@ class Service:
         self._register_config_stations()
         self.ingestor = Ingestor(self.store, options=self.options, quarantine_dir=config.quarantine_dir, now=now)
         self.worker = IngestWorker(self.ingestor, batch_max=int(config.batch_max), on_commit=on_commit)
+        from telmon import sinks
+
+        # The outbox hook is there for one-shot ingests too; relays run only in start().
+        self.sinks = sinks.install(self, config, start=False)
         self.watchers: list[tuple[WatchSpec, Watcher]] = []
         self.demo: Any = None
         self._started = False
@@ -104,6 +108,8 @@ class Service:
     # --- life -----------------------------------------------------------------------
     def start(self) -> None:
         self.worker.start()
+        if self.sinks is not None:
+            self.sinks.start()
         for spec in self.config.watch:
             if all(s is not spec for s, _ in self.watchers):
                 self.add_watch(spec)
@@ -120,6 +126,8 @@ class Service:
         for _, w in self.watchers:
             w.stop()
         self.worker.stop()
+        if self.sinks is not None:
+            self.sinks.stop()
         self._started = False
 
     def close(self) -> None:
@@ -144,6 +152,7 @@ class Service:
                 "last_commit_at": ws.last_commit_at,
                 "last_error": ws.last_error,
             },
+            "sinks": self.sinks.status()["sinks"] if self.sinks is not None else [],
             "watchers": [
                 {"path": spec.path, "feed": spec.feed, "mode": w.stats.mode, "events": w.stats.events,
                  "files": w.stats.files_emitted, "overflows": w.stats.overflows, "rescans": w.stats.rescans,

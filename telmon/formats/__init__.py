@@ -25,9 +25,10 @@ class Format(Protocol):
 
 def all_formats() -> list[ModuleType]:
     """The formats in the order they are tried: most specific sniff first."""
-    from telmon.formats import edl, lrgs, shef, toa5
+    from telmon.formats import edl, jobarchive, lrgs, shef, toa5
 
-    return [edl, toa5, lrgs, shef]
+    # jobarchive first: only gzip data matches its sniff
+    return [jobarchive, edl, toa5, lrgs, shef]
 
 
 def detect(head: bytes) -> ModuleType | None:
