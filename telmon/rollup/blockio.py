@@ -272,7 +272,7 @@ def write_blocks(conn: sqlite3.Connection, tier: TierIO, buckets: BucketArrays, 
     """Make blocks (sids[i], starts[i]) hold exactly the given buckets, one compacted part
     row each; a listed block left with no bucket is deleted."""
     delete_blocks(conn, tier.step, set(zip(np.asarray(sids).tolist(), np.asarray(starts).tolist())))
-    conn.executemany(_INSERT_PART, codec.encode_blocks(buckets, tier.step, tier.span).rows(tier.step))
+    conn.executemany(_INSERT_PART, codec.encode_blocks(buckets, tier.step, tier.span, pack=True).rows(tier.step))
 
 
 def replace_buckets(conn: sqlite3.Connection, tier: TierIO, r_sid: np.ndarray, r_lo: np.ndarray, r_hi: np.ndarray,

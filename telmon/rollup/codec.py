@@ -7,8 +7,9 @@ byte per sample for a steady rate -- and values exactly, as short decimals where
 
 Tier block part (buckets of one series in ``block_buckets(step)`` consecutive steps): a log
 of *partials* -- pieces of buckets, one per write that touched them -- stored column by
-column in six sections of one blob (a varint header gives the first five lengths), so that
-decoding a thousand parts is one numpy pass per section.  Partials of the same bucket
+column in six sections of one blob (a format byte, then a varint header giving the first
+five lengths), so that decoding a thousand parts is one numpy pass per section.  Compacted
+parts are zlib-compressed when that pays (format byte 1; 0 is plain).  Partials of the same bucket
 (within a part or across the parts of a block) are merged on read.
 
   heads      varints, 2 per partial: bucket index in block, zigzag(count) << 2 | inexact << 1 | explicit
@@ -27,6 +28,7 @@ one-sample minute buckets then cost ~11 bytes with no sketch stored.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -95,6 +97,27 @@ def _masks(count: np.ndarray, inexact: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 _UNITS = np.array([1, 1_000, 1_000_000], dtype=np.uint64)
+# First byte of a part: how the rest is stored.
+_PLAIN = b"\x00"
+_ZLIB = b"\x01"
+
+
+def _pack(data: bytes) -> bytes:
+    if len(data) < 128:
+        return data
+    packed = zlib.compress(memoryview(data)[1:], 1)  # level 1: within 5% of level 9, 3x faster
+    return _ZLIB + packed if len(packed) < 0.9 * (len(data) - 1) else data
+
+
+def _unpack(data: bytes) -> bytes:
+    if data[:1] == _PLAIN:
+        return data[1:]
+    if data[:1] == _ZLIB:
+        try:
+            return zlib.decompress(memoryview(data)[1:])
+        except zlib.error as exc:
+            raise ValueError(f"part does not inflate: {exc}") from None
+    raise ValueError(f"unknown part format {data[:1]!r}")
 
 
 def _with_units(codes: np.ndarray, per_block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -120,9 +143,10 @@ def _without_units(values: np.ndarray, per_block: np.ndarray) -> np.ndarray:
     return values[~is_unit] * np.repeat(unit, per_block - 1)
 
 
-def encode_blocks(arr: BucketArrays, step: int, span: int) -> EncodedBlocks:
+def encode_blocks(arr: BucketArrays, step: int, span: int, *, pack: bool = False) -> EncodedBlocks:
     """Partials (group = series id) -> one encoded part per (series, block) they fall in.
-    Rows with a zero count are left out."""
+    Rows with a zero count are left out.  ``pack``: zlib-compress parts where that saves a
+    tenth or more (compacted blocks: sketch bins of a day of hours compress to ~55%)."""
     if np.any(arr.count == 0):
         arr = arr.take(arr.count != 0)
     if len(arr) == 0:
@@ -170,7 +194,9 @@ def encode_blocks(arr: BucketArrays, step: int, span: int) -> EncodedBlocks:
     else:
         sk_groups = sk_bins = (np.zeros(0, np.uint8), np.zeros(len(firsts), np.int64))
 
-    data = vi.join_sections([heads, sums, extrema, offsets, sk_groups, sk_bins])
+    data = [_PLAIN + d for d in vi.join_sections([heads, sums, extrema, offsets, sk_groups, sk_bins])]
+    if pack:
+        data = [_pack(d) for d in data]
     return EncodedBlocks(arr.group[firsts].tolist(), block[firsts].tolist(), parts.tolist(), data)
 
 
@@ -184,7 +210,7 @@ def decode_blocks(rows: Sequence[Sequence[object]], step: int, alpha: float) -> 
     series_id = np.array([r[0] for r in rows], dtype=np.int64)
     block_start = np.array([r[1] for r in rows], dtype=np.int64)
     (heads_b, heads_l), (sums_b, sums_l), (ext_b, ext_l), (offs_b, offs_l), (groups_b, groups_l), (bins_b, bins_l) = \
-        vi.split_sections([r[2] for r in rows], len(BLOCK_SECTIONS))  # type: ignore[misc]
+        vi.split_sections([_unpack(r[2]) for r in rows], len(BLOCK_SECTIONS))  # type: ignore[arg-type]
     heads, per_block = vi.decode_buffer(heads_b, heads_l)
     if np.any(per_block % 2):
         raise ValueError("odd number of head varints")

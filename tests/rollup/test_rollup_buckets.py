@@ -198,3 +198,16 @@ def test_both_decimal_decoders_agree() -> None:
             joined, sizes = b"".join(blobs), np.array([len(b) for b in blobs])
             for decoder in (decimals._decode_all, decimals._decode_each):
                 np.testing.assert_array_equal(decoder(joined, sizes, per).view(np.int64), values.view(np.int64))
+
+
+def test_packed_parts_round_trip_and_are_smaller() -> None:
+    rng = np.random.default_rng(2)
+    n = 24 * 60
+    arr = aggregate_arrays(np.zeros(n, np.int64), T0 + np.arange(n) * 60 * US, np.round(rng.normal(40, 5, n), 2), 3600)
+    plain = codec.encode_blocks(arr, 3600, 86400)
+    packed = codec.encode_blocks(arr, 3600, 86400, pack=True)
+    assert sum(map(len, packed.data)) < 0.8 * sum(map(len, plain.data))
+    back = codec.decode_blocks(list(zip(packed.series_id, packed.start, packed.data)), 3600, 0.01)
+    assert_buckets_equal(arr, back)
+    with pytest.raises(ValueError):
+        codec.decode_blocks([(0, packed.start[0], packed.data[0][:40])], 3600, 0.01)
