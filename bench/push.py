@@ -137,19 +137,21 @@ async def _load(kind: str, port: int, token: str, seconds: float, concurrency: i
     sent = 0
     hosts = max(hosts, concurrency)
     counters = [0] * hosts
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     deadline = time.monotonic() + seconds
     base = t0 - 3000.0
+    cpu0 = time.process_time()
 
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, headers=headers,
-                                 timeout=60.0) as client:
-        async def one(slot: int) -> None:
-            # each coroutine owns its hosts and posts them in time order, as one agent per host
-            # does; several coroutines on one host would make out-of-order writes, a slower path
-            nonlocal samples, sent
-            mine = list(range(slot, hosts, concurrency)) or [slot]
-            turn = 0
+    async def one(slot: int) -> None:
+        # each coroutine owns its hosts and posts them in time order, as one agent per host
+        # does; several coroutines on one host would make out-of-order writes, a slower path.
+        # One client (one connection) per coroutine: httpx's shared pool costs O(connections)
+        # per request, which made the client, not the server, the bottleneck.
+        nonlocal samples, sent
+        mine = list(range(slot, hosts, concurrency)) or [slot]
+        turn = 0
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60.0,
+                                     limits=httpx.Limits(max_connections=1)) as client:
             while time.monotonic() < deadline and sent < max_requests:
                 sent += 1
                 h = mine[turn % len(mine)]
@@ -176,10 +178,11 @@ async def _load(kind: str, port: int, token: str, seconds: float, concurrency: i
                 else:
                     errors[str(r.status_code)] = errors.get(str(r.status_code), 0) + 1
 
-        started = time.monotonic()
-        await asyncio.gather(*(one(i) for i in range(concurrency)))
-        elapsed = time.monotonic() - started
-    return {"latencies": latencies, "errors": errors, "samples": samples, "elapsed": elapsed}
+    started = time.monotonic()
+    await asyncio.gather(*(one(i) for i in range(concurrency)))
+    elapsed = time.monotonic() - started
+    return {"latencies": latencies, "errors": errors, "samples": samples, "elapsed": elapsed,
+            "client_cpu": time.process_time() - cpu0}
 
 
 def _client(args: tuple[Any, ...], queue: Any) -> None:
@@ -230,6 +233,7 @@ def run_phase(kind: str, port: int, token: str, opts: argparse.Namespace, server
                        "p99": round(float(np.percentile(lat, 99)), 2) if requests else None,
                        "max": round(float(lat.max()), 2) if requests else None},
         "errors": errors, "server_rss_mb": round(rss / 2**20, 1), "server_cpu_s": round(cpu, 2),
+        "client_cpu_s": round(sum(r["client_cpu"] for r in results), 2),
     }
 
 
@@ -265,7 +269,8 @@ def main() -> None:
             report["phases"].append(res)
             print(f"{res['kind']:7} {res['requests_per_s']:9.1f} req/s {res['samples_per_s']:11.1f} samples/s  "
                   f"p50 {res['latency_ms']['p50']} ms  p99 {res['latency_ms']['p99']} ms  "
-                  f"server RSS {res['server_rss_mb']} MB  CPU {res['server_cpu_s']} s  errors {res['errors'] or 0}",
+                  f"server RSS {res['server_rss_mb']} MB  CPU server {res['server_cpu_s']} s client {res['client_cpu_s']} s  "
+                  f"errors {res['errors'] or 0}",
                   flush=True)
         import httpx
 

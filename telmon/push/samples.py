@@ -108,6 +108,25 @@ class _Collector:
             self.names.append(name)
         return i
 
+    def intern_all(self, names: list[str], where: str) -> None:
+        """Append the samples' name indexes for many names at once (a host snapshot)."""
+        for name in names:
+            if name not in _GOOD_NAMES and _remember(name) is None:
+                self.name(name, where)  # raises, naming the series
+        if not self.index_of:  # the first snapshot of the request: nothing to look up
+            n = len(names)
+            self.names.extend(names)
+            self.index_of.update(zip(names, range(n)))
+            self.index.extend(range(n))
+            return
+        get = self.index_of.get
+        for name in names:
+            i = get(name)
+            if i is None:
+                i = self.index_of[name] = len(self.names)
+                self.names.append(name)
+            self.index.append(i)
+
     def batch(self) -> SampleBatch:
         return SampleBatch.build(self.names, self.index, self.ts, self.values, self.hosts)
 
@@ -183,8 +202,7 @@ def parse_native(body: bytes, *, now: float) -> SampleBatch:
             if not all(type(v) in _NUMBER for v in vals):
                 label, v = next((k, v) for k, v in snap.items() if type(v) not in _NUMBER)
                 raise BadRequest(f"{where}: value of {label!r} must be a number, got {_show(v)}", field="values")
-            name = out.name
-            index.extend([name(prefix + label, where) for label in snap])
+            out.intern_all([prefix + label for label in snap], where)
             ts.extend([t] * len(vals))
             values.extend(vals)
             if host not in out.hosts:
