@@ -162,9 +162,17 @@ class ParsedLines:
     types: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     last_level: int = LEVEL_NONE  # level of the chunk's last timestamped line (carry it on)
+    level: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))  # per line, 0 if untimed
 
     def __len__(self) -> int:
         return len(self.kind)
+
+    def part(self, lo: int, hi: int, base: int) -> ParsedLines:
+        """Lines [lo, hi) as their own result, offsets made relative to ``base``."""
+        return ParsedLines(
+            self.starts[lo:hi] - base, self.ends[lo:hi] - base, self.kind[lo:hi], self.reason[lo:hi],
+            self.log_ms[lo:hi], self.nbytes[lo:hi], self.stamp[lo:hi], self.ptype[lo:hi], self.source[lo:hi],
+            self.types, self.sources, self.last_level, self.level[lo:hi])
 
     @property
     def latency(self) -> np.ndarray:
@@ -355,6 +363,7 @@ def parse_chunk(buf: bytes | bytearray | memoryview, zone: LogZone, *, prev_leve
     reason[bad_time] = BAD_TIMESTAMP
     timed_levels = line_level[line_level > 0]
     out.last_level = int(timed_levels[-1]) if len(timed_levels) else prev_level
+    out.level = line_level
 
     # INFO messages: "(N Bytes) ..." transfers and "suppressed duplicate ..." lines
     info = level == LEVEL_INFO
@@ -392,6 +401,35 @@ def parse_chunk(buf: bytes | bytearray | memoryview, zone: LogZone, *, prev_leve
     want = np.flatnonzero((kind == TRANSFER) | (kind == DUPLICATE) | (kind == ERROR))
     if len(want):
         _read_products(a, out, want, line_msg=_message_starts(n, t, msg), eol=eol)
+    return out
+
+
+def parse_many(chunks: list[bytes], zone: LogZone, prev_levels: list[int]) -> list[ParsedLines]:
+    """parse_chunk for the chunks of several files at once (one pass of fixed costs instead
+    of one per file), split back per chunk.  Each chunk must end with a newline."""
+    if len(chunks) == 1:
+        return [parse_chunk(chunks[0], zone, prev_level=prev_levels[0])]
+    whole = parse_chunk(b"".join(chunks), zone)
+    out = []
+    base = 0
+    line = 0
+    for data, prev in zip(chunks, prev_levels):
+        n = data.count(b"\n")
+        p = whole.part(line, line + n, base)
+        p.kind = p.kind.copy()
+        p.reason = p.reason.copy()
+        # untimed lines before the chunk's first timed one continue the file's own last line
+        timed = np.flatnonzero(p.level > 0)
+        head = np.arange(timed[0] if len(timed) else n)
+        lead = head[(p.kind[head] == CONTINUATION) | ((p.kind[head] == BAD) & (p.reason[head] == NO_TIMESTAMP))]
+        if len(lead):
+            cont = prev in _CONTINUES
+            p.kind[lead] = CONTINUATION if cont else BAD
+            p.reason[lead] = 0 if cont else NO_TIMESTAMP
+        p.last_level = int(p.level[timed[-1]]) if len(timed) else prev
+        out.append(p)
+        base += len(data)
+        line += n
     return out
 
 

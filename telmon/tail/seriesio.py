@@ -48,6 +48,11 @@ class _InTransaction:
 def _view(series: Any, conn: sqlite3.Connection, batch_id: int) -> Any:
     view = copy.copy(series)
     view.store = _InTransaction(series.store, conn, batch_id)
+    # Caches start empty in a view: what it would cache belongs to a transaction that the
+    # caller may still roll back, and must not leak into the shared store object.
+    for name, value in list(vars(view).items()):
+        if isinstance(value, dict):
+            setattr(view, name, {})
     return view
 
 

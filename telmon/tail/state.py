@@ -138,12 +138,25 @@ def open_batch(conn: sqlite3.Connection, store: Any, row: FileRow, *, hour: int,
             return row.batch_id
     batch_id = int(store.new_batch(conn, kind, f"tail:{row.machine}:{row.path}", now))
     conn.execute(
-        "INSERT INTO tail_batches(batch_id, file_id, start_offset, start_lines, start_carry, end_offset) "
-        "VALUES (?,?,?,?,?,?)",
-        (batch_id, row.id, row.offset, row.lines, orjson.dumps(row.carry.to_json()).decode(), row.offset),
+        "INSERT INTO tail_batches(batch_id, file_id, start_offset, start_state, end_offset) VALUES (?,?,?,?,?)",
+        (batch_id, row.id, row.offset, orjson.dumps(snapshot(row)).decode(), row.offset),
     )
     row.batch_id, row.batch_hour = batch_id, hour
     return batch_id
+
+
+def snapshot(row: FileRow) -> dict[str, Any]:
+    """The checkpoint as it stands, to go back to (a rewind restores it exactly)."""
+    return {"offset": row.offset, "lines": row.lines, "carry": row.carry.to_json(), "anchor": row.anchor.hex(),
+            "counters": row.counters, "first_at": row.first_at, "last_at": row.last_at}
+
+
+def restore_snapshot(row: FileRow, snap: dict[str, Any]) -> None:
+    row.offset, row.lines = int(snap["offset"]), int(snap["lines"])
+    row.carry = Carry.from_json(snap["carry"])
+    row.anchor = bytes.fromhex(snap["anchor"])
+    row.counters = dict(snap["counters"])
+    row.first_at, row.last_at = snap["first_at"], snap["last_at"]
 
 
 def extend_batch(conn: sqlite3.Connection, batch_id: int, *, end_offset: int, first_at: float | None,

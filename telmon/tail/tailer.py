@@ -410,28 +410,38 @@ class Tailer:
 
     # --- read -----------------------------------------------------------------------
     def _read(self, work: list[_Work], now: float) -> tuple[list[_Item], list[_Work], bool]:
-        """Read whole lines from the files in order until the budget is spent.  Returns the
-        parsed items, the work left, and whether the budget (not the data) ran out."""
+        """Read whole lines from the files in order until the budget is spent, parse them all
+        in one pass, and turn each file's lines into an item.  Returns the items, the work
+        left, and whether the budget (not the data) ran out."""
         budget = max(self.settings.chunk_bytes, 1 << 16)
-        items: list[_Item] = []
+        fetched: list[tuple[_Work, bytes, bool]] = []
+        closing: list[_Item] = []
         left: list[_Work] = []
         spent = 0
         for i, w in enumerate(work):
             if spent >= budget:
                 left = work[i:]
                 break
-            item = self._read_one(w, budget - spent, now)
-            if item is None:
-                continue
-            items.append(item)
-            spent += item.nbytes
+            got = self._fetch(w, budget - spent)
+            if got is not None:
+                data, final = got
+                if data:
+                    fetched.append((w, data, final))
+                    spent += len(data)
+                elif final and w.row.state == ACTIVE:
+                    closing.append(self._close(w, now))
             if not w.eof:
                 left.append(w)  # more of this file after the commit
                 left += work[i + 1:]
                 break
-        return items, left, bool(left)
+        chunks = [d if d.endswith(b"\n") else d + b"\n" for _, d, _ in fetched]
+        parsed = metpx.parse_many(chunks, self.zone, [w.row.carry.level for w, _, _ in fetched]) if chunks else []
+        items = [self._item(w, data, final, p) for (w, data, final), p in zip(fetched, parsed)]
+        return items + closing, left, bool(left)
 
-    def _read_one(self, w: _Work, budget: int, now: float) -> _Item | None:
+    def _fetch(self, w: _Work, budget: int) -> tuple[bytes, bool] | None:
+        """Up to ``budget`` bytes of whole lines from the checkpoint (and whether they end the
+        file for good); None if the file cannot be read now."""
         row = w.row
         reader = self._readers.get(row.id)
         if reader is None or reader.path != w.cand.path:
@@ -444,16 +454,15 @@ class Tailer:
             return None
         w.eof = len(data) < budget
         final = w.eof and w.final_ok
-        cut = data.rfind(b"\n") + 1
         if not final:
+            cut = data.rfind(b"\n") + 1
             if cut == 0 and len(data) >= MAX_LINE:
                 cut = len(data)  # no newline in a megabyte: not a log line; take it as one bad line
             data = data[:cut]
-        if not data:
-            if final and row.state == ACTIVE:
-                return self._close(w, now)
-            return None
-        p = metpx.parse_chunk(data, self.zone, prev_level=row.carry.level, final=final or cut == 0)
+        return data, final
+
+    def _item(self, w: _Work, data: bytes, final: bool, p: metpx.ParsedLines) -> _Item:
+        row = w.row
         cs = chunk_stats(p, direction=row.direction, client=row.client, machine=self.machine, slot=row.seq,
                          carry=row.carry, max_latency=self.settings.max_latency)
         new = replace(row, carry=cs.carry, counters=dict(row.counters))
@@ -468,6 +477,7 @@ class Tailer:
             new.last_at = cs.last_at if row.last_at is None else max(row.last_at, cs.last_at or row.last_at)
         if final and (w.cand.compressed or not w.cand.name.current):
             new.state = DONE
+            self._drop_reader(row.id)
         rejected = []
         room = self.settings.keep_rejected - row.counters.get("bad", 0)
         for i in cs.bad_lines[:max(room, 0)].tolist():
@@ -508,8 +518,16 @@ class Tailer:
                 if it.stats.samples or it.rejected or it.nbytes:
                     batch_id = state.open_batch(conn, self.store, it.row, hour=hour, kind=kind, now=now)
                     if self.local and it.stats.samples:
-                        seriesio.write_in(self.series, conn, it.stats.samples, batch_id=batch_id,
-                                          source=f"tail:{self.machine}", now=now)
+                        res = seriesio.write_in(self.series, conn, it.stats.samples, batch_id=batch_id,
+                                                source=f"tail:{self.machine}", now=now)
+                        if res.rejected:
+                            # e.g. log times beyond the future tolerance (a wrong tail_zone) or
+                            # older than every tier: say so, the lines are not silently lost
+                            why = "; ".join(f"{n} {r}" for r, n in res.reasons.items())
+                            state.note(conn, self.machine, "samples refused",
+                                       f"the series store refused {res.rejected} sample(s) of {it.row.path}: {why}",
+                                       now=now, row=it.row)
+                            log.warning("tail: %d sample(s) of %s refused: %s", res.rejected, it.row.path, why)
                     if self.push and it.stats.samples:
                         from telmon.tail import push
 
