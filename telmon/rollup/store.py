@@ -23,7 +23,6 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -121,6 +120,8 @@ class SeriesStore:
         if rules != self._resolved[0]:
             self._resolved = (rules, {})
         cache = self._resolved[1]
+        if len(cache) > 500_000:
+            cache.clear()
         parsed = [(p, parse_policy(s)) for p, s in rules]
         out = []
         for name in names:
