@@ -8,7 +8,7 @@ Phases, each bounded in time (and by --max-requests):
 Prints samples/s, requests/s, p50/p99 latency and the server's peak RSS per phase; writes
 bench/out/push.json.  The server runs in a subprocess on a fresh store in a temporary folder:
 `telmon serve` when it has the push routes, else this file's `--serve` mode, which builds the
-same thing (Service, create_app, push.install, push.install_routes, uvicorn.run).  A token is
+same thing (Service, create_app, push.install, push.install_routes, uvicorn.run(push.front(...))).  A token is
 made first, so the numbers include token checks.  Only 127.0.0.1 is ever contacted.
 """
 
@@ -59,7 +59,7 @@ def serve(store: str, port: int) -> None:
     push.install_routes(app, service)
     service.start()
     try:
-        uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.run(push.front(app, service), host="127.0.0.1", port=port, log_level="warning")
     finally:
         service.close()
 
@@ -78,7 +78,7 @@ def start_server(store: str, port: int, how: str) -> tuple[subprocess.Popen[byte
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=str(ROOT))
     if not _wait_up(port, proc):
         raise SystemExit(f"the server did not start: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
-    return proc, "bench/push.py --serve (telmon serve + push.install/install_routes)"
+    return proc, "bench/push.py --serve (telmon serve + push.install/install_routes/front)"
 
 
 def _wait_up(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> bool:
@@ -127,8 +127,51 @@ def make_token(store: str) -> str:
 
 
 # --- the load --------------------------------------------------------------------------------
+class RawClient:
+    """A minimal keep-alive HTTP/1.1 client on asyncio streams (--client raw): a few tens of
+    microseconds a request where httpx spends a millisecond or more, so on a 2-core machine the
+    load generator leaves the CPU to the server.  Reads status, headers and a Content-Length body
+    (what uvicorn sends); anything else is an error."""
+
+    def __init__(self, port: int, headers: dict[str, str]) -> None:
+        self.port = port
+        self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items()).encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def __aenter__(self) -> RawClient:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    async def post(self, url: str, content: bytes) -> Any:
+        assert self.reader is not None and self.writer is not None
+        self.writer.write(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n%s\r\n%s"
+                          % (url.encode(), len(content), self.head, content))
+        status = int((await self.reader.readline()).split()[1])
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            key, _, value = line.partition(b":")
+            if key.strip().lower() == b"content-length":
+                length = int(value)
+        if length:
+            await self.reader.readexactly(length)
+        return _Status(status)
+
+
+class _Status:
+    def __init__(self, status_code: int) -> None:
+        self.status_code = status_code
+
+
 async def _load(kind: str, port: int, token: str, seconds: float, concurrency: int, hosts: int, worker: int,
-                max_requests: int, t0: float) -> dict[str, Any]:
+                max_requests: int, t0: float, client_kind: str) -> dict[str, Any]:
     import httpx
 
     latencies: list[float] = []
@@ -150,8 +193,12 @@ async def _load(kind: str, port: int, token: str, seconds: float, concurrency: i
         nonlocal samples, sent
         mine = list(range(slot, hosts, concurrency)) or [slot]
         turn = 0
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60.0,
-                                     limits=httpx.Limits(max_connections=1)) as client:
+        if client_kind == "raw":
+            client_cm: Any = RawClient(port, headers)
+        else:
+            client_cm = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60.0,
+                                          limits=httpx.Limits(max_connections=1))
+        async with client_cm as client:
             while time.monotonic() < deadline and sent < max_requests:
                 sent += 1
                 h = mine[turn % len(mine)]
@@ -169,7 +216,7 @@ async def _load(kind: str, port: int, token: str, seconds: float, concurrency: i
                 started = time.perf_counter()
                 try:
                     r = await client.post(url, content=body)
-                except httpx.HTTPError as exc:
+                except (httpx.HTTPError, OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
                     errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
                     continue
                 latencies.append(time.perf_counter() - started)
@@ -201,7 +248,7 @@ def run_phase(kind: str, port: int, token: str, opts: argparse.Namespace, server
     queue = ctx.Queue()
     t0 = time.time()
     workers = [ctx.Process(target=_client, args=((kind, port, token, opts.seconds, per_client, hosts, w,
-                                                  opts.max_requests // opts.clients, t0), queue))
+                                                  opts.max_requests // opts.clients, t0, opts.client), queue))
                for w in range(opts.clients)]
     cpu_before = sum(p.cpu_times().user + p.cpu_times().system for p in procs)
     for w in workers:
@@ -226,7 +273,8 @@ def run_phase(kind: str, port: int, token: str, opts: argparse.Namespace, server
         for k, v in r["errors"].items():
             errors[k] = errors.get(k, 0) + v
     return {
-        "kind": kind, "seconds": round(elapsed, 2), "concurrency": opts.concurrency, "clients": opts.clients,
+        "kind": kind, "client": opts.client, "seconds": round(elapsed, 2), "concurrency": opts.concurrency,
+        "clients": opts.clients,
         "requests": requests, "samples": samples, "requests_per_s": round(requests / elapsed, 1),
         "samples_per_s": round(samples / elapsed, 1),
         "latency_ms": {"p50": round(float(np.percentile(lat, 50)), 2) if requests else None,
@@ -248,6 +296,8 @@ def main() -> None:
                     help="distinct hosts posting, 100 series each (at least --concurrency: one poster per host)")
     ap.add_argument("--max-requests", type=int, default=1_000_000, help="bound on requests per phase")
     ap.add_argument("--phases", default="native,lizmon")
+    ap.add_argument("--client", choices=("httpx", "raw"), default="httpx",
+                    help="load generator: async httpx, or a minimal asyncio HTTP/1.1 client that uses less CPU")
     ap.add_argument("--server", choices=("auto", "telmon", "bench"), default="auto",
                     help="`telmon serve` (when wired), this file's serve mode, or whichever works")
     opts = ap.parse_args()

@@ -288,3 +288,30 @@ def test_status_route(open_app: App) -> None:
     body = open_app.client.get("/api/v1/push/status").json()
     assert body["writer"]["samples"] == 1 and body["writer"]["jobs"] == 1 and body["writer"]["backlog"] == 0
     assert body["auth"]["writes_need_token"] is False
+
+
+def test_front_answers_like_the_app(open_app: App) -> None:
+    from starlette.testclient import TestClient
+
+    from telmon.push import front
+
+    asgi = front(open_app.client.app, open_app.service)
+    with TestClient(asgi, raise_server_exceptions=False) as fast:
+        cases = [
+            ("/api/v1/samples", orjson.dumps([{"series": "a.b", "time": NOW, "value": 1}]), {}),
+            ("/api/v1/samples", b"[1]", {}),
+            (f"/api/perf/{H}/{int(NOW)}", b'{"cpu": 2}', {}),
+            (f"/api/perf/{H}/12ab", b'{"cpu": 2}', {}),
+            ("/log/store", lines()[0].encode(), {"content-type": "text/plain"}),
+            ("/log/store", b"Dead=Beef", {"content-type": "text/plain"}),
+        ]
+        for path, body, headers in cases:
+            a = open_app.client.post(path, content=body, headers=headers)
+            open_app.clock.t += 0.001
+            b = fast.post(path, content=body, headers=headers)
+            open_app.clock.t += 0.001
+            assert (a.status_code, a.json()) == (b.status_code, b.json()), path
+        # everything else is the app's
+        assert fast.get(f"/api/perf/{H}").json() == open_app.client.get(f"/api/perf/{H}").json()
+        assert fast.get("/healthz").json()["ok"] is True
+        assert fast.get("/nowhere").status_code == 404
