@@ -129,8 +129,10 @@ def note(conn: sqlite3.Connection, machine: str, event: str, detail: str, *, now
                  (now, machine, row.id if row else None, path or (row.path if row else None), event, detail))
 
 
-def open_batch(conn: sqlite3.Connection, store: Any, row: FileRow, *, hour: int, kind: str, now: float) -> int:
-    """The file's batch for this collection hour: reused while it is not reverted, else new.
+def open_batch(conn: sqlite3.Connection, store: Any, row: FileRow, *, start: FileRow, hour: int, kind: str,
+               now: float) -> int:
+    """The file's batch for this collection hour: reused while it is not reverted, else new,
+    starting at the checkpoint ``start`` (the one the bytes about to be added were read from).
     A batch is what `telmon revert` takes out, and where a rewind starts reading again."""
     if row.batch_id is not None and row.batch_hour == hour:
         ok = conn.execute("SELECT reverted_at IS NULL FROM batches WHERE id = ?", (row.batch_id,)).fetchone()
@@ -139,7 +141,7 @@ def open_batch(conn: sqlite3.Connection, store: Any, row: FileRow, *, hour: int,
     batch_id = int(store.new_batch(conn, kind, f"tail:{row.machine}:{row.path}", now))
     conn.execute(
         "INSERT INTO tail_batches(batch_id, file_id, start_offset, start_state, end_offset) VALUES (?,?,?,?,?)",
-        (batch_id, row.id, row.offset, orjson.dumps(snapshot(row)).decode(), row.offset),
+        (batch_id, row.id, start.offset, orjson.dumps(snapshot(start)).decode(), start.offset),
     )
     row.batch_id, row.batch_hour = batch_id, hour
     return batch_id

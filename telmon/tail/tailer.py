@@ -516,7 +516,8 @@ class Tailer:
                     continue
                 batch_id = None
                 if it.stats.samples or it.rejected or it.nbytes:
-                    batch_id = state.open_batch(conn, self.store, it.row, hour=hour, kind=kind, now=now)
+                    batch_id = state.open_batch(conn, self.store, it.row, start=it.before, hour=hour, kind=kind,
+                                                now=now)
                     if self.local and it.stats.samples:
                         res = seriesio.write_in(self.series, conn, it.stats.samples, batch_id=batch_id,
                                                 source=f"tail:{self.machine}", now=now)

@@ -57,16 +57,20 @@ class Env:
         return t
 
     def totals(self, **filters: Any) -> dict[str, Any]:
-        """Totals over everything (one row, all groups merged) through the public query."""
-        data = transfers(self.series, start=T0 - 86400, end=T0 + 5 * 86400, by="none", now=self.clock(), **filters)
-        if not data["rows"]:
-            return {"files": 0, "bytes": 0, "errors": 0, "duplicates": 0, "over_max": 0}
-        return data["rows"][0]
+        return totals_of(self.series, self.clock(), **filters)
 
     def close(self) -> None:
         for t in self.tailers:
             t.stop()
         self.store.close()
+
+
+def totals_of(series: SeriesStore, now: float, **filters: Any) -> dict[str, Any]:
+    """Totals over everything (one row, all groups merged) through the public query."""
+    data = transfers(series, start=T0 - 86400, end=T0 + 5 * 86400, by="none", now=now, **filters)
+    if not data["rows"]:
+        return {"files": 0, "bytes": 0, "errors": 0, "duplicates": 0, "over_max": 0}
+    return data["rows"][0]
 
 
 @pytest.fixture
