@@ -210,8 +210,7 @@ def append_partials(conn: sqlite3.Connection, tier: TierIO, partials: BucketArra
         old = start * US <= last_us(sid)
         sid, start = sid[old], start[old]
     conn.executemany(
-        "INSERT INTO series_dirty(step, start, series_id, appended) VALUES (?,?,?,1) "
-        "ON CONFLICT(step, start, series_id) DO UPDATE SET appended = appended + 1",
+        "INSERT INTO series_dirty(step, start, series_id) VALUES (?,?,?) ON CONFLICT DO NOTHING",
         zip(repeat(tier.step), start.tolist(), sid.tolist()),
     )
     return len(blocks)
@@ -305,18 +304,19 @@ def replace_buckets(conn: sqlite3.Connection, tier: TierIO, r_sid: np.ndarray, r
 
 def compact_dirty(conn: sqlite3.Connection, alpha_of: Callable[[int, int], float], *,
                   closed_by: float | None = None) -> int:
-    """Merge into one row the parts of each block that got COMPACT_AFTER parts or more since
-    it was last compacted -- and, given ``closed_by`` (now), of each block that got any and
-    ends by then: a block still open will get more parts.  Returns how many blocks."""
-    if closed_by is None:
-        keys = conn.execute(
-            f"SELECT series_id, step, start FROM series_dirty WHERE appended >= {COMPACT_AFTER}").fetchall()
-    else:
-        keys = [(sid, step, start) for sid, step, start, appended in conn.execute(
-                    "SELECT series_id, step, start, appended FROM series_dirty")
-                if appended >= COMPACT_AFTER or start + step * block_buckets(step) <= closed_by]
+    """Merge into one row the parts of each dirty block that holds more than COMPACT_AFTER
+    parts -- and, given ``closed_by`` (now), of each dirty block that ends by then (a block
+    still open will get more parts).  Returns how many blocks."""
+    keys = {tuple(k) for k in conn.execute(
+        "SELECT d.series_id, d.step, d.start FROM series_dirty d JOIN series_parts p "
+        "ON p.step = d.step AND p.start = d.start AND p.series_id = d.series_id "
+        f"GROUP BY d.step, d.start, d.series_id HAVING count(*) > {COMPACT_AFTER}")}
+    if closed_by is not None:
+        keys |= {(sid, step, start) for sid, step, start in conn.execute(
+                     "SELECT series_id, step, start FROM series_dirty")
+                 if start + step * block_buckets(step) <= closed_by}
     groups: dict[tuple[int, float], list[tuple[int, int]]] = {}
-    for sid, step, start in keys:
+    for sid, step, start in sorted(keys):
         groups.setdefault((int(step), alpha_of(int(sid), int(step))), []).append((int(sid), int(start)))
     for (step, alpha), part in groups.items():
         tier = TierIO(step, alpha)

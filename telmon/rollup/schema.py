@@ -20,23 +20,26 @@ Buckets live in *blocks* (the buckets of one series in ``block_buckets(step)`` c
 steps).  A block is stored as one or more *part* rows, each a log of partial buckets column
 by column (see codec.py): a write inserts a new part row and never rewrites old bytes
 (updating growing rows in place cost 3-10x more than inserting, measured); reads merge the
-parts.  ``series_dirty`` counts parts added to a block since it was last compacted into one
-row (a block's first part is not counted); writes compact the blocks that reach
-COMPACT_AFTER, found through the partial index without a scan, and ``prune`` compacts all.
+parts.  ``series_dirty`` lists the blocks that got a part beyond their first since they were
+last compacted into one row (a set: inserting into it is a lookup, counting into it cost three
+times more, measured); every COMPACT_CHECK-th write compacts those of them that hold more than
+COMPACT_AFTER parts, and ``prune`` compacts those that closed.
 """
 
 from __future__ import annotations
 
-# A block that got this many part rows since it was last compacted is compacted.
+# A block holding more parts than this is compacted by the next write that checks.
 COMPACT_AFTER = 32
+# Every this-many-th write (by batch id) checks the dirty blocks for crowding.
+COMPACT_CHECK = 8
 
 SERIES_STEPS: list[str] = [
     # 1: series, policy rules, raw chunks, bucket blocks
-    f"""
+    """
     CREATE TABLE series (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
-        labels TEXT NOT NULL DEFAULT '{{}}',
+        labels TEXT NOT NULL DEFAULT '{}',
         interval_s REAL,
         policy TEXT NOT NULL,
         reshape_from TEXT,
@@ -77,9 +80,7 @@ SERIES_STEPS: list[str] = [
         step INTEGER NOT NULL,
         start INTEGER NOT NULL,
         series_id INTEGER NOT NULL,
-        appended INTEGER NOT NULL,
         PRIMARY KEY (step, start, series_id)
     ) WITHOUT ROWID;
-    CREATE INDEX series_dirty_full ON series_dirty(appended) WHERE appended >= {COMPACT_AFTER};
     """,
 ]

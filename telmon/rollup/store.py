@@ -37,7 +37,7 @@ from telmon.rollup.errors import BadSeriesQuery, UnknownSeries
 from telmon.rollup.results import (
     PruneResult, RebuildResult, Rejection, ReshapeResult, RevertResult, SeriesAnswer, WriteResult,
 )
-from telmon.rollup.schema import SERIES_STEPS
+from telmon.rollup.schema import COMPACT_CHECK, SERIES_STEPS
 from telmon.rollup.series_rows import (
     NO_RAW_FROM, SERIES_COLUMNS, BySeries, SeriesRow, coalesce_runs, in_tier, match_pairs, tier_groups,
 )
@@ -264,7 +264,8 @@ class SeriesStore:
         for tier, members, cutoffs in tier_groups([row_of[s] for s in chunk_sids.tolist()], now):
             everyone = len(members) == len(chunk_sids)
             finer = self._update_tier(conn, tier, members, cutoffs, row_of, new, shadow, last_us, everyone, finer)
-        blockio.compact_dirty(conn, self._alpha_lookup(conn, row_of))
+        if batch_id % COMPACT_CHECK == 0:
+            blockio.compact_dirty(conn, self._alpha_lookup(conn, row_of))
         ts_max = ts_us[firsts + lengths - 1]
         conn.executemany(
             "UPDATE series SET last_us = max(coalesce(last_us, ?1), ?1) WHERE id = ?2",

@@ -176,3 +176,17 @@ def test_random_writes_and_reverts_match_a_model(sstore: SeriesStore, seed: int)
             continue
         ts = np.array(sorted(in_force))
         assert_same_state(tier_state(sstore, "q"), expected_state(sstore, "q", ts, np.array([in_force[t] for t in ts]), NOW))
+
+
+def test_trickle_writes_keep_blocks_compact(sstore: SeriesStore) -> None:
+    """A sample a minute, one write each: hot blocks get a part per write, and writes keep
+    compacting them, so a read never merges more than ~40 parts of a block."""
+    start = NOW - 2 * 3600
+    for i in range(100):
+        sstore.write([("t.a", [start + 60 * i], [float(i)])], now=start + 60 * i + 1)
+    with sstore.store._read() as conn:
+        worst = conn.execute("SELECT max(n) FROM (SELECT count(*) AS n FROM series_parts "
+                             "GROUP BY series_id, step, start)").fetchone()[0]
+    assert worst <= 32 + 8
+    day = sstore.buckets("t.a", DAY)
+    assert day.count.tolist() == [100] and day.max.tolist() == [99.0]
