@@ -58,10 +58,12 @@ def rewind(store: Any, series: Any, *, machine: str, since: float, clients: list
         rows = state.load(conn, machine)
         rows = [r for r in rows if (not clients or r.client in clients) and (not directions or r.direction in directions)]
         for row in rows:
+            # every batch counts for where to start again (one reverted by `telmon revert` is
+            # collected again too); only those still in force are reverted
             batches = conn.execute(
-                "SELECT t.batch_id, t.start_offset, t.start_state, t.last_at, b.kind FROM tail_batches t "
-                "JOIN batches b ON b.id = t.batch_id WHERE t.file_id = ? AND b.reverted_at IS NULL "
-                "ORDER BY t.start_offset", (row.id,)).fetchall()
+                "SELECT t.batch_id, t.start_offset, t.start_state, t.last_at, b.kind, b.reverted_at IS NULL "
+                "FROM tail_batches t JOIN batches b ON b.id = t.batch_id WHERE t.file_id = ? "
+                "ORDER BY t.start_offset, t.batch_id", (row.id,)).fetchall()
             first = next((i for i, b in enumerate(batches) if b[3] is not None and b[3] >= since), None)
             if first is None:
                 continue
@@ -71,7 +73,9 @@ def rewind(store: Any, series: Any, *, machine: str, since: float, clients: list
                 continue
             gen, off = row.generation, row.offset
             reverted = []
-            for batch_id, _, _, _, kind in reversed(batches[first:]):
+            for batch_id, _, _, _, kind, in_force in reversed(batches[first:]):
+                if not in_force:
+                    continue
                 if kind == "series":
                     seriesio.revert_in(series, conn, batch_id, now=now)
                 else:
