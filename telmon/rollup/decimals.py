@@ -51,41 +51,55 @@ def _scales(values: np.ndarray, per_segment: np.ndarray) -> np.ndarray:
     return k_seg
 
 
-def encode(values: np.ndarray, per_segment: np.ndarray) -> list[bytes]:
-    """Float64 values, ``per_segment[i]`` of them in segment i -> one byte string per segment
-    (empty for an empty segment)."""
+def encode_buffer(values: np.ndarray, per_segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 values, ``per_segment[i]`` of them in segment i -> (the segments' bytes laid
+    end to end, bytes per segment; 0 for an empty segment)."""
     values = np.ascontiguousarray(values, dtype=np.float64)
     per_segment = np.asarray(per_segment, dtype=np.int64)
     k_seg = _scales(values, per_segment)
     seg = vi.segment_ids(per_segment)
-    scaled_seg = k_seg >= 0
-    use = scaled_seg[seg]
+    scaled = k_seg >= 0
+    use = scaled[seg]
     ints = np.round(values[use] * _POW[k_seg[seg[use]]]).astype(np.int64)
-    counts = np.where(scaled_seg, per_segment, 0)
+    counts = np.where(scaled, per_segment, 0)
     buf, lengths = vi.encode_buffer(vi.zigzag(vi.segment_deltas(ints, counts)), counts)
-    # integers that would not save bytes stay raw
-    worse = scaled_seg & (lengths >= 8 * per_segment)
+    filled = per_segment > 0
+    worse = scaled & (lengths >= 8 * per_segment)  # integers that would not save bytes stay raw
+    raw = filled & (~scaled | worse)
+    if not raw.any():
+        # every segment short decimals (the usual case): code bytes slotted in front of each
+        at = vi.segment_starts(lengths)[filled]
+        return np.insert(buf, at, (k_seg[filled] + 1).astype(np.uint8)), np.where(filled, lengths + 1, 0)
+    if not (filled & scaled & ~worse).any():
+        # every segment raw: a zero byte in front of each one's float64s
+        at = vi.segment_starts(per_segment * 8)[filled]
+        return np.insert(values.view(np.uint8), at, np.uint8(0)), np.where(filled, 8 * per_segment + 1, 0)
+    return _mixed(values, per_segment, k_seg, raw, buf, lengths)
+
+
+def _mixed(values: np.ndarray, per_segment: np.ndarray, k_seg: np.ndarray, raw: np.ndarray, buf: np.ndarray,
+           lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """encode_buffer when some segments are raw and some short decimals: one at a time."""
     raw_bytes = values.view(np.uint8).tobytes()
     int_bytes = buf.tobytes()
     raw_ends = np.cumsum(per_segment * 8).tolist()
     int_ends = np.cumsum(lengths).tolist()
     out = []
     r0 = i0 = 0
-    for k, n, r1, i1, w in zip(k_seg.tolist(), per_segment.tolist(), raw_ends, int_ends, worse.tolist()):
+    for k, n, r1, i1, is_raw in zip(k_seg.tolist(), per_segment.tolist(), raw_ends, int_ends, raw.tolist()):
         if n == 0:
             out.append(b"")
-        elif k < 0 or w:
+        elif is_raw:
             out.append(b"\x00" + raw_bytes[r0:r1])
         else:
             out.append(bytes((k + 1,)) + int_bytes[i0:i1])
         r0, i0 = r1, i1
-    return out
+    return np.frombuffer(b"".join(out), dtype=np.uint8), np.array([len(p) for p in out], dtype=np.int64)
 
 
-def encode_buffer(values: np.ndarray, per_segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Like encode, as (one buffer, bytes per segment)."""
-    parts = encode(values, per_segment)
-    return np.frombuffer(b"".join(parts), dtype=np.uint8), np.array([len(p) for p in parts], dtype=np.int64)
+def encode(values: np.ndarray, per_segment: np.ndarray) -> list[bytes]:
+    """Like encode_buffer, as one byte string per segment (empty for an empty segment)."""
+    return vi.split_bytes(*encode_buffer(values, per_segment))
 
 
 def decode(buf: np.ndarray | bytes, seg_bytes: np.ndarray | list[int], per_segment: np.ndarray) -> np.ndarray:

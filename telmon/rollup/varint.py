@@ -26,10 +26,13 @@ def varint_lengths(codes: np.ndarray) -> np.ndarray:
     """Bytes each uint64 takes as a varint (1..10)."""
     u = np.asarray(codes, dtype=np.uint64)
     n = np.ones(u.shape, dtype=np.int64)
-    rest = u >> _U64(7)
-    while rest.any():
-        n += rest > 0
-        rest = rest >> _U64(7)
+    if u.size == 0:
+        return n
+    top = int(u.max())
+    k = 1
+    while k < 10 and top >> (7 * k):  # one comparison per byte the largest value needs
+        n += u >= _U64(1 << (7 * k))
+        k += 1
     return n
 
 
