@@ -25,7 +25,7 @@ from telmon.rollup.buckets import (
 from telmon.rollup.errors import BadSeriesQuery, UnknownBatch, UnknownSeries
 from telmon.rollup.results import PruneResult, RebuildResult, ReshapeResult, RevertResult
 from telmon.rollup.series_rows import (
-    BySeries, SeriesRow, coalesce_runs, in_tier, match_pairs, rows_by_id, tier_groups,
+    BySeries, SeriesRow, alpha_lookup, coalesce_runs, in_tier, match_pairs, rows_by_id, tier_groups,
 )
 from telmon.rollup.tiers import Policy
 from telmon.timeutil import iso
@@ -45,14 +45,6 @@ def recompute(conn: sqlite3.Connection, tier: TierIO, r_sid: np.ndarray, r_lo: n
     fresh = fresh.take(blockio.in_ranges(fresh.group, fresh.start, r_sid, r_lo, r_hi))
     blockio.replace_buckets(conn, tier, r_sid, r_lo, r_hi, fresh)
     return len(fresh)
-
-
-def _alpha_lookup(conn: sqlite3.Connection, known: dict[int, SeriesRow]):  # type: ignore[no-untyped-def]
-    def alpha_of(sid: int, step: int) -> float:
-        if sid not in known:
-            known.update(rows_by_id(conn, [sid]))
-        return known[sid].alpha(step)
-    return alpha_of
 
 
 # --- revert -----------------------------------------------------------------------------
@@ -86,7 +78,7 @@ def revert(ss: SeriesStore, conn: sqlite3.Connection, batch_id: int, now: float)
             rec, adj = _correct(conn, tier, rows, in_tier(was, tier.step, cutoff), in_tier(back, tier.step, cutoff))
             result.buckets_recomputed += rec
             result.buckets_adjusted += adj
-        blockio.compact_dirty(conn, _alpha_lookup(conn, rows))
+        blockio.compact_dirty(conn, alpha_lookup(conn, rows))
     conn.execute("UPDATE batches SET reverted_at = ? WHERE id = ?", (now, batch_id))
     return result
 
@@ -137,7 +129,7 @@ def prune(ss: SeriesStore, conn: sqlite3.Connection, now: float) -> PruneResult:
         _prune_raw(conn, sids, now - retention, result)
     for (step, retention, alpha), sids in by_tier.items():
         _prune_tier(conn, TierIO(step, alpha), sids, now - retention, result)
-    result.blocks_compacted = blockio.compact_dirty(conn, _alpha_lookup(conn, {r.id: r for r in rows}), closed_by=now)
+    result.blocks_compacted = blockio.compact_dirty(conn, alpha_lookup(conn, {r.id: r for r in rows}), closed_by=now)
     return result
 
 
@@ -217,7 +209,7 @@ def rebuild(ss: SeriesStore, conn: sqlite3.Connection, pattern: str, since: floa
             lo_a = np.array(lo, np.int64)
             hi_a = np.full(len(lo_a), FAR, np.int64)
             result.buckets += recompute(conn, tier, members, lo_a, hi_a)
-    blockio.compact_dirty(conn, _alpha_lookup(conn, {r.id: r for r in rows}))
+    blockio.compact_dirty(conn, alpha_lookup(conn, {r.id: r for r in rows}))
     return result
 
 

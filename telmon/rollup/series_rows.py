@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,3 +140,13 @@ def rows_by_id(conn: Any, sids: Sequence[int]) -> dict[int, SeriesRow]:
         for row in conn.execute(f"SELECT {SERIES_COLUMNS} FROM series WHERE id IN ({marks})", part):
             out[int(row[0])] = SeriesRow.from_db(row)
     return out
+
+
+def alpha_lookup(conn: Any, known: dict[int, SeriesRow]) -> Callable[[int, int], float]:
+    """(series id, step) -> the sketch accuracy of that tier of that series, reading rows
+    not in ``known`` as needed (decoding a block needs it for the sketches it implies)."""
+    def alpha_of(sid: int, step: int) -> float:
+        if sid not in known:
+            known.update(rows_by_id(conn, [sid]))
+        return known[sid].alpha(step)
+    return alpha_of

@@ -39,7 +39,8 @@ from telmon.rollup.results import (
 )
 from telmon.rollup.schema import COMPACT_CHECK, SERIES_STEPS
 from telmon.rollup.series_rows import (
-    NO_RAW_FROM, SERIES_COLUMNS, BySeries, SeriesRow, coalesce_runs, in_tier, match_pairs, tier_groups,
+    NO_RAW_FROM, SERIES_COLUMNS, BySeries, SeriesRow, alpha_lookup, coalesce_runs, in_tier, match_pairs,
+    tier_groups,
 )
 from telmon.rollup.tiers import Policy, check_pattern, parse_policy, resolve
 from telmon.store.migrate import migrate
@@ -265,7 +266,7 @@ class SeriesStore:
             everyone = len(members) == len(chunk_sids)
             finer = self._update_tier(conn, tier, members, cutoffs, row_of, new, shadow, last_us, everyone, finer)
         if batch_id % COMPACT_CHECK == 0:
-            blockio.compact_dirty(conn, self._alpha_lookup(conn, row_of))
+            blockio.compact_dirty(conn, alpha_lookup(conn, row_of))
         ts_max = ts_us[firsts + lengths - 1]
         conn.executemany(
             "UPDATE series SET last_us = max(coalesce(last_us, ?1), ?1) WHERE id = ?2",
@@ -328,15 +329,6 @@ class SeriesStore:
             maintenance.recompute(conn, tier, r_sid, r_lo, r_hi)
         return coarse if whole else None
 
-    def _alpha_lookup(self, conn: sqlite3.Connection, known: dict[int, SeriesRow]) -> Any:
-        def alpha_of(sid: int, step: int) -> float:
-            row = known.get(sid)
-            if row is None:
-                db = conn.execute(f"SELECT {_SERIES_COLUMNS} FROM series WHERE id = ?", (sid,)).fetchone()
-                row = known[sid] = SeriesRow.from_db(db)
-            return row.alpha(step)
-        return alpha_of
-
     # --- maintenance ------------------------------------------------------------------
     def revert(self, batch_id: int, *, now: float) -> RevertResult:
         """Take a write's samples out and recompute exactly the buckets it touched."""
@@ -381,7 +373,7 @@ class SeriesStore:
             raw = blockio.effective(blockio.load_raw(conn, [row.id], [to_us([start])[0]], [to_us([end])[0]]))
         return raw.ts / US, raw.value
 
-    def buckets(self, name: str, step: int, start: float | None = None, end: float | None = None) -> Any:
+    def buckets(self, name: str, step: int, start: float | None = None, end: float | None = None) -> BucketArrays:
         """Stored buckets of one tier of one series (partials merged), as BucketArrays."""
         row = self.get(name)
         lo = -(1 << 40) if start is None else int(np.floor(start))
