@@ -73,7 +73,7 @@ def revert(ss: SeriesStore, conn: sqlite3.Connection, batch_id: int, now: float)
         back = after.take(np.sort(ib))
         conn.execute("DELETE FROM series_chunks WHERE batch_id = ?", (batch_id,))
         rows = rows_by_id(conn, sids.tolist())
-        for tier, members, cutoffs in tier_groups(list(rows.values()), now):
+        for tier, members, cutoffs in tier_groups(list(rows.values()), now, pending=True):
             cutoff = BySeries(members, cutoffs)
             rec, adj = _correct(conn, tier, rows, in_tier(was, tier.step, cutoff), in_tier(back, tier.step, cutoff))
             result.buckets_recomputed += rec

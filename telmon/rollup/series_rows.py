@@ -11,7 +11,7 @@ import orjson
 
 from telmon.rollup.blockio import RawSamples, TierIO
 from telmon.rollup.buckets import US, bucket_starts
-from telmon.rollup.tiers import DEFAULT_POLICY, Policy, parse_policy
+from telmon.rollup.tiers import DEFAULT_POLICY, Policy, Tier, parse_policy
 
 NO_RAW_FROM = np.iinfo(np.int64).min
 SERIES_COLUMNS = "id, name, policy, reshape_from, raw_from, last_us, interval_s, labels"
@@ -101,15 +101,22 @@ def coalesce_runs(sid: np.ndarray, start: np.ndarray, step: int) -> tuple[np.nda
     return s[firsts], t[firsts], t[lasts] + step
 
 
-def tier_groups(rows: Sequence[SeriesRow], now: float) -> list[tuple[TierIO, np.ndarray, np.ndarray]]:
-    """(tier, series ids, their cutoffs) for every (step, accuracy) the series' policies hold."""
-    by_policy: dict[str, tuple[Policy, list[int]]] = {}
+def tier_groups(rows: Sequence[SeriesRow], now: float, *, pending: bool = False) -> list[tuple[TierIO, np.ndarray, np.ndarray]]:
+    """(tier, series ids, their cutoffs) for every (step, accuracy) the series' policies hold.
+    ``pending``: also the tiers of an earlier policy still stored until reshape (corrections
+    such as a revert must reach them; new data does not)."""
+    by_policy: dict[tuple[str, str], tuple[list[Tier], list[int]]] = {}
     for row in rows:
-        by_policy.setdefault(row.policy.spec, (row.policy, []))[1].append(row.id)
+        tiers = list(row.policy.tiers)
+        if pending and row.reshape_from is not None:
+            steps = {t.step for t in tiers}
+            tiers += [t for t in row.reshape_from.tiers if t.step not in steps]
+        key = (row.policy.spec, row.reshape_from.spec if pending and row.reshape_from else "")
+        by_policy.setdefault(key, (tiers, []))[1].append(row.id)
     groups: dict[tuple[int, float], tuple[list[np.ndarray], list[np.ndarray]]] = {}
-    for policy, sids in by_policy.values():
+    for tiers, sids in by_policy.values():
         ids = np.array(sids, np.int64)
-        for tier in policy.tiers:
+        for tier in tiers:
             s, c = groups.setdefault((tier.step, tier.alpha), ([], []))
             s.append(ids)
             c.append(np.full(len(ids), tier.cutoff(now)))

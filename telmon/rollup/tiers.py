@@ -179,7 +179,11 @@ def choose_tier(policy: Policy, start: float, end: float, now: float, step: int 
     When nothing reaches back to ``start``, the tier with the longest retention answers."""
     covering = [t for t in policy.tiers if start >= t.cutoff(now)]
     fallback = max(policy.tiers, key=lambda t: (t.retention, -t.step))
+    raw_covers = start >= now - policy.raw_retention
     if step is None:
+        if not covering and raw_covers:
+            # raw samples kept longer than any tier (e.g. raw:30d,1m:1d): buckets from raw
+            return TierChoice(0, policy.tiers[0].step, True)
         t = covering[0] if covering else fallback
         return TierChoice(t.step, t.step, bool(covering))
     step = int(step)
@@ -188,7 +192,7 @@ def choose_tier(policy: Policy, start: float, end: float, now: float, step: int 
     dividing = [t for t in covering if step % t.step == 0 and t.alpha <= covering[0].alpha]
     if dividing:
         return TierChoice(dividing[-1].step, step, True)
-    if start >= now - policy.raw_retention:
+    if raw_covers:
         return TierChoice(0, step, True)
     t = covering[0] if covering else fallback
     return TierChoice(t.step, math.ceil(step / t.step) * t.step, bool(covering))

@@ -190,3 +190,15 @@ def test_trickle_writes_keep_blocks_compact(sstore: SeriesStore) -> None:
     assert worst <= 32 + 8
     day = sstore.buckets("t.a", DAY)
     assert day.count.tolist() == [100] and day.max.tolist() == [99.0]
+
+
+def test_revert_reaches_tiers_awaiting_reshape(sstore: SeriesStore) -> None:
+    ts = NOW - 3600 + np.arange(0, 3600, 60.0)
+    sstore.write([("w.a", ts, np.ones(60))], now=NOW)
+    b = sstore.write([("w.a", ts[:10] + 30, np.full(10, 50.0))], now=NOW)
+    sstore.set_policy("w.*", "raw:2d,5m:14d,1h:2y")
+    sstore.write([("w.a", [NOW - 5], [1.0])], now=NOW)  # the series now follows the new policy
+    sstore.revert(b.batch_id, now=NOW)
+    assert sstore.buckets("w.a", 60).max.max() == 1.0  # the old minute tier was corrected too
+    sstore.reshape(now=NOW)
+    assert sstore.buckets("w.a", 300).max.max() == 1.0

@@ -66,3 +66,9 @@ def test_coarse_tier_with_coarser_accuracy_is_not_preferred() -> None:
 
 def test_blocks_depend_on_the_step_only() -> None:
     assert [block_buckets(s) for s in (1, 10, 60, 300, 3600, 21600, 86400)] == [3600, 360, 60, 60, 24, 24, 30]
+
+
+def test_raw_kept_longer_than_every_tier_answers_from_raw() -> None:
+    p = parse_policy("raw:30d,1m:1d")
+    assert choose_tier(p, NOW - 10 * DAY, NOW, NOW) == choose_tier(p, NOW - 10 * DAY, NOW, NOW, None)
+    assert (choose_tier(p, NOW - 10 * DAY, NOW, NOW).tier, choose_tier(p, NOW - 10 * DAY, NOW, NOW).step) == (0, 60)
