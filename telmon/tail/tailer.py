@@ -435,7 +435,8 @@ class Tailer:
                 left += work[i + 1:]
                 break
         chunks = [d if d.endswith(b"\n") else d + b"\n" for _, d, _ in fetched]
-        parsed = metpx.parse_many(chunks, self.zone, [w.row.carry.level for w, _, _ in fetched]) if chunks else []
+        parsed = metpx.parse_many(chunks, self.zone, [w.row.carry.level for w, _, _ in fetched],
+                                  sources=False) if chunks else []
         items = [self._item(w, data, final, p) for (w, data, final), p in zip(fetched, parsed)]
         return items + closing, left, bool(left)
 
