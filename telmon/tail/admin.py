@@ -25,7 +25,7 @@ import orjson
 
 from telmon.errors import BadRequest, StoreError
 from telmon.tail import files as lf
-from telmon.tail import seriesio, state
+from telmon.tail import state
 from telmon.tail.names import safe
 from telmon.tail.schema import ensure_schema
 from telmon.tail.state import ACTIVE, DONE, FileRow
@@ -72,19 +72,17 @@ def rewind(store: Any, series: Any, *, machine: str, since: float, clients: list
                                     "why": "file no longer on disk: its statistics are kept"})
                 continue
             gen, off = row.generation, row.offset
-            reverted = []
-            for batch_id, _, _, _, kind, in_force in reversed(batches[first:]):
-                if not in_force:
-                    continue
-                if kind == "series":
-                    seriesio.revert_in(series, conn, batch_id, now=now)
-                else:
-                    conn.execute("UPDATE batches SET reverted_at = ? WHERE id = ?", (now, batch_id))
-                reverted.append(batch_id)
-            if push and reverted:
-                from telmon.tail import push as pushmod
-
-                pushmod.enqueue_forget(conn, machine, reverted, now=now)
+            reverted = [b[0] for b in reversed(batches[first:]) if b[5]]
+            conn.execute("SAVEPOINT tail_rewind")
+            _, pruned = state.revert_batches(conn, series, reverted, machine=machine, push=push, now=now)
+            if pruned:
+                conn.execute("ROLLBACK TO tail_rewind")
+                conn.execute("RELEASE tail_rewind")
+                out["kept"].append({"path": row.path, "batches": len(reverted),
+                                    "why": f"{pruned} sample(s) are older than raw retention: the rollup cannot take "
+                                           "them out, so reading them again would count them twice"})
+                continue
+            conn.execute("RELEASE tail_rewind")
             state.restore_snapshot(row, orjson.loads(batches[first][2]))
             row.generation += 1
             row.state = ACTIVE

@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from telmon.tail import seriesio
 from telmon.tail.stats import Carry
 
 ACTIVE, DONE, GONE, REPLACED = "active", "done", "gone", "replaced"
@@ -170,6 +171,26 @@ def extend_batch(conn: sqlite3.Connection, batch_id: int, *, end_offset: int, fi
         (end_offset, first_at, first_at, last_at, last_at, samples, int(pushed), batch_id),
     )
     conn.execute("UPDATE batches SET finished_at = ? WHERE id = ?", (now, batch_id))
+
+
+def revert_batches(conn: sqlite3.Connection, series: Any, batch_ids: list[int], *, machine: str, push: bool,
+                   now: float) -> tuple[int, int]:
+    """Revert tail batches (the caller's order, newest first) in this transaction, and tell a
+    central telmon to forget them too.  Returns (batches reverted, samples the rollup could not
+    take out because raw retention had pruned them: re-reading those lines would count them
+    twice, so the caller must undo and keep them)."""
+    pruned = 0
+    for b in batch_ids:
+        kind = conn.execute("SELECT kind FROM batches WHERE id = ?", (b,)).fetchone()[0]
+        if kind == "series":
+            pruned += seriesio.revert_in(series, conn, b, now=now).samples_pruned
+        else:
+            conn.execute("UPDATE batches SET reverted_at = ? WHERE id = ?", (now, b))
+    if push and batch_ids:
+        from telmon.tail import push as pushmod
+
+        pushmod.enqueue_forget(conn, machine, batch_ids, now=now)
+    return len(batch_ids), pruned
 
 
 def reject_lines(conn: sqlite3.Connection, row: FileRow, rows: list[tuple[str, int, int]], *, batch_id: int | None,

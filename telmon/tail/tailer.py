@@ -284,14 +284,33 @@ class Tailer:
                 state.save(conn, row, expect_generation=gen, expect_offset=off, now=now)
                 self._drop_reader(row.id)
                 return [_Work(row, other, final_ok=other.compressed), self._new(conn, c, now)]
-        if row.offset > 0 and lf.find_anchor(c.path, False, row.anchor) >= 0:
-            reverted = self._revert_file(conn, row, now)
-            detail = (f"the first bytes of {row.path} changed but the lines read before are still in it: "
-                      f"re-reading it from the start ({reverted} batch(es) reverted, nothing counted twice)")
+        at = lf.find_anchor(c.path, False, row.anchor) if row.offset > 0 else -1
+        if at >= 0:
+            head = self._head(c) or b""
+            batches = [b for (b,) in conn.execute(
+                "SELECT t.batch_id FROM tail_batches t JOIN batches b ON b.id = t.batch_id WHERE t.file_id = ? "
+                "AND b.reverted_at IS NULL ORDER BY t.start_offset DESC", (row.id,))]
+            conn.execute("SAVEPOINT tail_rewrite")
+            reverted, pruned = state.revert_batches(conn, self.series, batches, machine=self.machine,
+                                                    push=self.push, now=now)
+            if pruned:
+                # too old to take out exactly: keep what was counted and read on after it
+                conn.execute("ROLLBACK TO tail_rewrite")
+                conn.execute("RELEASE tail_rewrite")
+                resume = at + len(row.anchor)
+                detail = (f"the first bytes of {row.path} changed; its statistics are older than raw retention "
+                          f"and cannot be taken out, so they are kept and reading goes on after the last line "
+                          f"read (now at byte {resume})")
+                row.offset, row.generation = resume, row.generation + 1
+                row.fp, row.fp_len = lf.fingerprint(head), len(head)
+                row.size_seen, row.mtime_ns, row.changed_at = c.size, c.mtime_ns, now
+            else:
+                conn.execute("RELEASE tail_rewrite")
+                detail = (f"the first bytes of {row.path} changed but the lines read before are still in it: "
+                          f"re-reading it from the start ({reverted} batch(es) reverted, nothing counted twice)")
+                self._reset(row, head, c, now)
             state.note(conn, self.machine, "head rewritten", detail, now=now, row=row)
             log.warning("tail: %s", detail)
-            head = self._head(c) or b""
-            self._reset(row, head, c, now)
             state.save(conn, row, expect_generation=gen, expect_offset=off, now=now)
             self._drop_reader(row.id)
             return [_Work(row, c, final_ok=False)]
@@ -316,24 +335,6 @@ class Tailer:
         row.counters = {k: 0 for k in row.counters}
         row.batch_id = row.batch_hour = None
         row.size_seen, row.mtime_ns, row.changed_at, row.path = c.size, c.mtime_ns, now, c.path
-
-    def _revert_file(self, conn: Any, row: FileRow, now: float, since_offset: int = 0) -> int:
-        """Revert the file's batches that started at or after ``since_offset``."""
-        batches = [b for (b,) in conn.execute(
-            "SELECT t.batch_id FROM tail_batches t JOIN batches b ON b.id = t.batch_id WHERE t.file_id = ? "
-            "AND t.start_offset >= ? AND b.reverted_at IS NULL ORDER BY t.start_offset DESC",
-            (row.id, since_offset))]
-        for b in batches:
-            kind = conn.execute("SELECT kind FROM batches WHERE id = ?", (b,)).fetchone()[0]
-            if kind == "series":
-                seriesio.revert_in(self.series, conn, b, now=now)
-            else:
-                conn.execute("UPDATE batches SET reverted_at = ? WHERE id = ?", (now, b))
-        if self.push and batches:
-            from telmon.tail import push
-
-            push.enqueue_forget(conn, self.machine, batches, now=now)
-        return len(batches)
 
     def _follow(self, conn: Any, row: FileRow, loose: list[Candidate], claimed: set[str], now: float) -> _Work | None:
         """A followed file whose inode is gone: find its content elsewhere, or give it up."""

@@ -192,3 +192,25 @@ def test_two_tailers_of_one_machine_never_count_twice(env: Env) -> None:
     a.stop()
     b.stop()
     assert got(env.totals()) == truth(text)
+
+
+def test_statistics_older_than_raw_retention_are_kept_not_counted_twice(env: Env) -> None:
+    env.series.set_policy("transfers/*", "raw:1h,1m:14d,1h:2y,1d:10y")
+    a, b = halves(text_of("old", 8, lines=1200))
+    log = env.logs / "tx_old.log"
+    log.write_bytes(a)
+    t = env.tailer()
+    t.poll()
+    env.clock.skew = 4 * 3600  # hours later: raw samples of those lines are pruned
+    env.series.prune(now=env.clock())
+    out = rewind(env.store, env.series, machine="pds5", since=T0 - 3600, now=env.clock())
+    assert out["batches_reverted"] == 0 and "raw retention" in out["kept"][0]["why"]
+    assert got(env.totals()) == truth(a)
+    # a rewritten head cannot be taken out either: what was counted stays, reading goes on
+    edited = b"2024-03-01 07:59:59,999 [INFO] edited by hand\n" + a.split(b"\n", 1)[1]
+    with open(log, "r+b") as f:
+        f.write(edited + b)
+        f.truncate()
+    t.poll()
+    assert got(env.totals()) == truth(a, b)
+    assert any("older than raw retention" in n["detail"] for n in status(env.store)["notes"])
