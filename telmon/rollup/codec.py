@@ -122,15 +122,18 @@ def _unpack(data: bytes) -> bytes:
 
 def _with_units(codes: np.ndarray, per_block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Prefix each block's offsets with the coarsest unit dividing them all, and divide."""
-    block = vi.segment_ids(per_block)
     unit = np.full(len(per_block), 2, dtype=np.int64)
-    for code, size in ((1, _UNITS[2]), (0, _UNITS[1])):
-        # a block keeps unit `code + 1` only if no offset breaks it
-        breaks = vi.segment_sums((codes % size) != 0, per_block) > 0
-        unit[breaks] = code
-    scaled = codes // _UNITS[unit[block]]
-    out = np.insert(scaled, vi.segment_starts(per_block), unit.astype(np.uint64))
-    return out, per_block + 1
+    if codes.any():
+        for code, size in ((1, _UNITS[2]), (0, _UNITS[1])):
+            # a block keeps unit `code + 1` only if no offset breaks it
+            breaks = vi.segment_sums((codes % size) != 0, per_block) > 0
+            unit[breaks] = code
+        divisor = _UNITS[unit][vi.segment_ids(per_block)]
+        if codes.max() < 2**53:  # exact in float64, and much faster than uint64 division
+            codes = (codes.astype(np.float64) / divisor.astype(np.float64)).astype(np.uint64)
+        else:
+            codes = codes // divisor
+    return np.insert(codes, vi.segment_starts(per_block), unit.astype(np.uint64)), per_block + 1
 
 
 def _without_units(values: np.ndarray, per_block: np.ndarray) -> np.ndarray:
@@ -152,8 +155,9 @@ def encode_blocks(arr: BucketArrays, step: int, span: int, *, pack: bool = False
     if len(arr) == 0:
         return EncodedBlocks([], [], [], [])
     block = np.floor_divide(arr.start, span) * span
-    order = np.lexsort((block, arr.group))
-    if np.any(np.diff(order) < 0):
+    g = arr.group
+    if not np.all((g[1:] > g[:-1]) | ((g[1:] == g[:-1]) & (block[1:] >= block[:-1]))):
+        order = np.lexsort((block, g))  # rows of one block together (aggregates come sorted)
         arr = arr.take(order)
         block = block[order]
     n = len(arr)
@@ -170,11 +174,15 @@ def encode_blocks(arr: BucketArrays, step: int, span: int, *, pack: bool = False
     extrema = decimals.encode_buffer(ext, vi.segment_sums(has_extra, parts) * 2)
 
     k = has_first.astype(np.int64) + has_extra
-    off_codes = np.zeros(int(k.sum()), dtype=np.uint64)
-    pos = np.cumsum(k) - k
     bucket_us = arr.start * US
-    off_codes[pos[has_first]] = (arr.first[has_first] - bucket_us[has_first]).astype(np.uint64)
-    off_codes[pos[has_extra] + 1] = (arr.last[has_extra] - arr.first[has_extra]).astype(np.uint64)
+    if has_first.all() and not has_extra.any():
+        # one sample per bucket, the usual minute tier: just the first offsets
+        off_codes = (arr.first - bucket_us).astype(np.uint64)
+    else:
+        off_codes = np.zeros(int(k.sum()), dtype=np.uint64)
+        pos = np.cumsum(k) - k
+        off_codes[pos[has_first]] = (arr.first[has_first] - bucket_us[has_first]).astype(np.uint64)
+        off_codes[pos[has_extra] + 1] = (arr.last[has_extra] - arr.first[has_extra]).astype(np.uint64)
     per_block = vi.segment_sums(k, parts)
     offsets = vi.encode_buffer(*_with_units(off_codes, per_block))
 

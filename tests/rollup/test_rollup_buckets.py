@@ -211,3 +211,14 @@ def test_packed_parts_round_trip_and_are_smaller() -> None:
     assert_buckets_equal(arr, back)
     with pytest.raises(ValueError):
         codec.decode_blocks([(0, packed.start[0], packed.data[0][:40])], 3600, 0.01)
+
+
+@pytest.mark.parametrize("unit_us", [1, 1000, 1_000_000, 60_000_000])
+def test_offsets_round_trip_in_every_unit(unit_us: int) -> None:
+    rng = np.random.default_rng(unit_us % 97)
+    t = T0 // 3600 * 3600 + rng.integers(0, 3 * 86400 * US // unit_us, 500) * unit_us
+    g = rng.integers(0, 3, 500)
+    for step, span in ((60, 3600), (3600, 86400)):
+        arr = aggregate_arrays(g, t, rng.normal(0, 1, 500), step)
+        enc = codec.encode_blocks(arr, step, span)
+        assert_buckets_equal(arr, codec.decode_blocks(list(zip(enc.series_id, enc.start, enc.data)), step, 0.01))
