@@ -79,22 +79,26 @@ def encode_buffer(values: np.ndarray, per_segment: np.ndarray) -> tuple[np.ndarr
 
 def _mixed(values: np.ndarray, per_segment: np.ndarray, k_seg: np.ndarray, raw: np.ndarray, buf: np.ndarray,
            lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """encode_buffer when some segments are raw and some short decimals: one at a time."""
-    raw_bytes = values.view(np.uint8).tobytes()
-    int_bytes = buf.tobytes()
-    raw_ends = np.cumsum(per_segment * 8).tolist()
-    int_ends = np.cumsum(lengths).tolist()
-    out = []
-    r0 = i0 = 0
-    for k, n, r1, i1, is_raw in zip(k_seg.tolist(), per_segment.tolist(), raw_ends, int_ends, raw.tolist()):
-        if n == 0:
-            out.append(b"")
-        elif is_raw:
-            out.append(b"\x00" + raw_bytes[r0:r1])
-        else:
-            out.append(bytes((k + 1,)) + int_bytes[i0:i1])
-        r0, i0 = r1, i1
-    return np.frombuffer(b"".join(out), dtype=np.uint8), np.array([len(p) for p in out], dtype=np.int64)
+    """encode_buffer when some segments are raw and some short decimals: both kinds of
+    payload scattered into place behind their code bytes."""
+    filled = per_segment > 0
+    scaled = filled & ~raw
+    seg_len = np.where(filled, 1 + np.where(raw, 8 * per_segment, np.where(scaled, lengths, 0)), 0)
+    out = np.empty(int(seg_len.sum()), dtype=np.uint8)
+    at = vi.segment_starts(seg_len)
+    out[at[filled]] = np.where(raw[filled], 0, k_seg[filled] + 1).astype(np.uint8)
+    raw_src = values[raw[vi.segment_ids(per_segment)]].view(np.uint8)
+    out[_positions(at[raw] + 1, 8 * per_segment[raw])] = raw_src
+    # the integer buffer holds every scaled segment, kept or not: take the kept ones' bytes
+    int_src = buf[_positions(vi.segment_starts(lengths)[scaled], lengths[scaled])]
+    out[_positions(at[scaled] + 1, lengths[scaled])] = int_src
+    return out, seg_len
+
+
+def _positions(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """starts[i], starts[i] + 1, ..., starts[i] + lengths[i] - 1 for every i, laid end to end."""
+    total = int(np.sum(lengths))
+    return np.arange(total, dtype=np.int64) + np.repeat(starts - vi.segment_starts(lengths), lengths)
 
 
 def encode(values: np.ndarray, per_segment: np.ndarray) -> list[bytes]:

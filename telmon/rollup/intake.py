@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numbers
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,8 +87,10 @@ def _numbers(seq: Any, *, times: bool) -> tuple[np.ndarray, np.ndarray | None]:
     return np.full(len(arr), np.nan), np.zeros(len(arr), dtype=bool)
 
 
-def read_samples(samples: Iterable[tuple[str, Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]]) -> Intake:
-    """Gather the input into flat arrays, marking what cannot be read at all."""
+def read_samples(samples: Iterable[tuple[str, Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]],
+                 known: Container[str] = ()) -> Intake:
+    """Gather the input into flat arrays, marking what cannot be read at all.  Names in
+    ``known`` are already known to be good (series that exist)."""
     names: list[str] = []
     index_of: dict[str, int] = {}
     owners: list[int] = []
@@ -103,7 +105,7 @@ def read_samples(samples: Iterable[tuple[str, Sequence[float] | np.ndarray, Sequ
         val, val_ok = _numbers(val_in, times=False)
         i = index_of.get(name) if isinstance(name, str) else None
         if i is None:
-            if check_name(name) is None:
+            if not (isinstance(name, str) and name in known) and check_name(name) is None:
                 bad_names.append((name[:200] if isinstance(name, str) else repr(name)[:200], max(len(ts), len(val))))
                 continue
             i = index_of[name] = len(names)

@@ -204,13 +204,14 @@ class SeriesStore:
     def write(self, samples: SampleInput, *, source: str | None = None, now: float) -> WriteResult:
         """Store samples of many series in one transaction: ``[(name, times, values), ...]``
         with times in epoch seconds.  Bad samples are rejected with reasons, never stored."""
-        taken = intake.read_samples(samples)
+        taken = intake.read_samples(samples, self._rows)
         if taken.total == 0:
             return WriteResult(batch_id=None)
         with self._transaction(keeps_rows=True) as conn:
             batch_id = self.store.new_batch(conn, "series", source, now)
             specs = self._policy_specs(conn, taken.names)
-            oldest = np.array([parse_policy(s).oldest_accepted(now) for s in specs], dtype=np.float64)
+            oldest_of = {spec: parse_policy(spec).oldest_accepted(now) for spec in set(specs)}
+            oldest = np.array([oldest_of[spec] for spec in specs], dtype=np.float64)
             code = intake.judge(taken, oldest, now + self.future_tolerance)
             result = WriteResult(batch_id)
             self._reject(conn, result, taken, code, batch_id, source, now)

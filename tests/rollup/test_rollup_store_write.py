@@ -81,12 +81,13 @@ def test_bad_input_is_rejected_with_reasons_and_never_stored(sstore: SeriesStore
         ("short", [t, t + 1], [1.0]),
         ("bad*name", [t], [1.0]),
         (42, [t], [1.0]),
+        (["a", "list"], [t], [1.0]),
     ], source="feed-x", now=NOW)
-    assert r.accepted == 3 and r.rejected == 13
+    assert r.accepted == 3 and r.rejected == 14
     assert r.reasons == {
         "NaN value": 1, "infinite value": 2, "non-numeric value": 3, "bad timestamp": 1,
         "older than retention": 1, "too far in the future": 1, "times and values differ in length": 2,
-        "bad series name": 2,
+        "bad series name": 3,
     }
     assert {(x.series, x.reason, x.count) for x in r.rejections} >= {("ok", "infinite value", 2), ("bad*name", "bad series name", 1)}
     _, v = sstore.samples("ok", NOW - DAY, NOW)
