@@ -135,8 +135,9 @@ class LogZone:
         # Offsets change on quarter-hour boundaries in every zone: one lookup per quarter hour.
         quarter, inverse = np.unique(np.floor_divide(naive_s, 900), return_inverse=True)
         epoch = datetime(1970, 1, 1)
+        zone = self._zone
         per = np.array([
-            (epoch + timedelta(seconds=int(q) * 900)).replace(tzinfo=self._zone).utcoffset().total_seconds()  # type: ignore[union-attr]
+            (epoch + timedelta(seconds=int(q) * 900)).replace(tzinfo=zone).utcoffset().total_seconds()  # type: ignore[union-attr]
             for q in quarter.tolist()
         ], dtype=np.float64)
         return per[inverse.ravel()]

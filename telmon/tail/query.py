@@ -20,7 +20,7 @@ import numpy as np
 from telmon.errors import BadRequest
 from telmon.rollup.buckets import BucketArrays, compute_stats, concat_arrays, merge_rows, rebucket
 from telmon.rollup.tiers import Policy, Tier
-from telmon.tail.names import DIRECTIONS, SeriesKey, parse_series, pattern
+from telmon.tail.names import DIRECTIONS, parse_series, pattern
 from telmon.timeutil import iso, parse_span, parse_time
 
 DIMENSIONS = ("direction", "client", "machine", "product")

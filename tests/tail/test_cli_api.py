@@ -138,3 +138,51 @@ def test_http_routes(tmp_path: Path, excerpts: Path) -> None:
         assert refused.status_code == 403 and "tail_accept_token" in refused.json()["error"]
     finally:
         store.close()
+
+
+def test_install_tails_inside_a_service(tmp_path: Path, excerpts: Path) -> None:
+    from telmon.config import Config
+    from telmon.service import Service
+    from telmon.tail.service import install
+    from telmon.timeutil import parse_time
+    from tests.support import wait_for
+
+    cfg = Config()
+    cfg.set("data_dir", str(tmp_path / "data"))
+    # the tail_* settings, as telmon.config will hold them once wired
+    cfg.values.update(tail_dirs=[str(excerpts)], tail_zone="-04:00", tail_machine="pds5", tail_interval=0.05)
+    service = Service(cfg, now=lambda: parse_time(NOW))
+    runtime = install(service)
+    service.start()
+    runtime.start()
+    try:
+        app = create_app(service)
+        app.include_router(router)
+        client = TestClient(app)
+
+        def files() -> int:
+            rows = client.get("/api/v1/transfers", params={"span": "24h", "by": "none"}).json()["rows"]
+            return rows[0]["files"] if rows else 0
+
+        wait_for(lambda: files() == 6, what="the service's tailer to count the excerpts' 6 files")
+        status = client.get("/api/v1/transfers/files").json()
+        assert status["runtime"]["tailer"]["lines"] == 25
+    finally:
+        runtime.stop()
+        service.close()
+
+
+def test_catch_up_shows_a_progress_bar(tmp_path: Path) -> None:
+    from telmon.tail import synth
+    from tests.tail.conftest import OFFSET, T0
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    text, _ = synth.client_log("tx", "big", T0, 3600, 80_000, seed=1, zone_offset_s=OFFSET)
+    assert len(text) > 8 << 20
+    (logs / "tx_big.log").write_bytes(text)
+    out = run("tail", "--once", "--progress", "--chunk-mb", "2", "--store", str(tmp_path / "t.db"), "--zone", "-04:00",
+              "--machine", "m", "--now", "2024-03-01T14:00:00Z", str(logs))
+    assert "catching up" in out.output
+    lines = text.count(b"\n")
+    assert f"read {lines} line(s)" in out.output

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from telmon.tail import synth
 from telmon.timeutil import iso
 from tests.support import TIMEOUT
@@ -39,6 +41,7 @@ def _tail(env: Env, db: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "TELMON_CONFIG": ""})
 
 
+@pytest.mark.slow
 def test_kill_9_mid_file_then_restart_counts_every_line_once(env: Env) -> None:
     texts = []
     for direction, seed in (("tx", 21), ("rx", 22)):

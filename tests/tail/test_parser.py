@@ -155,11 +155,16 @@ def test_any_bytes_parse_without_raising(data: bytes) -> None:
     assert np.all((p.kind == metpx.TRANSFER) <= (p.stamp >= 0))
 
 
+def _transfer(y: int, mo: int, d: int, h: int, mi: int, s: int, ms: int, nb: int, tt: str,
+              lat: int) -> tuple[str, int, str, int]:
+    logged = parse_time(f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}Z")
+    line = (f"{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d},{ms:03d} [INFO] ({nb} Bytes) Bulletin "
+            f"N_{tt}:file\\:CWAO:{tt}:3:Direct:{metpx.stamp_text(logged - lat)}  delivered\n")
+    return line, nb, tt, lat * 1000 + ms
+
+
 _line = st.builds(
-    lambda y, mo, d, h, mi, s, ms, nb, tt, lat: (
-        f"{y:04d}-{mo:02d}-{d:02d} {h:02d}:{mi:02d}:{s:02d},{ms:03d} [INFO] ({nb} Bytes) Bulletin "
-        f"N_{tt}:file\\:CWAO:{tt}:3:Direct:{metpx.stamp_text(parse_time(f'{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}Z') - lat)}"
-        "  delivered\n", nb, tt, lat * 1000 + ms),
+    _transfer,
     st.integers(1971, 2099), st.integers(1, 12), st.integers(1, 28), st.integers(0, 23), st.integers(0, 59),
     st.integers(0, 59), st.integers(0, 999), st.integers(0, 10 ** 12), st.sampled_from(["SA", "SM", "RADAR", "X.Y"]),
     st.integers(0, 10 ** 6))

@@ -265,7 +265,14 @@ def test_many_files_at_once(env: Env) -> None:
                 os.rename(log, env.logs / f"{d}_{c}.log.1")  # some rotate midway
             append(log, parts[step])
     everything = [p for parts in texts.values() for p in parts]
-    settle(env, truth(*everything))
+    size = sum(len(p) for p in everything)
+
+    def consumed() -> int:  # cheap to ask often, unlike the totals
+        with env.store._read() as conn:
+            return int(conn.execute("SELECT coalesce(sum(offset), 0) FROM tail_files").fetchone()[0])
+
+    wait_for(lambda: consumed() == size, what="every byte read")
     t.stop()
+    assert got(env.totals()) == truth(*everything)
     for d, c in clients[:6]:
         assert got(env.totals(clients=c, directions=d)) == truth(*texts[(d, c)])
