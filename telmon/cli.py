@@ -111,8 +111,8 @@ def serve(config_path: str | None, store: str | None, demo: bool, host: str | No
     """Run the HTTP API and pages, the watchers and the ingest worker."""
     import uvicorn
 
-    from telmon.api.app import create_app
     from telmon.service import Service
+    from telmon.wiring import build_app, install_capabilities
 
     cfg = _config(config_path, store)
     _setup_logging(cfg.log_level)
@@ -127,7 +127,8 @@ def serve(config_path: str | None, store: str | None, demo: bool, host: str | No
         from telmon.demo import DemoFeed
 
         service.demo = DemoFeed(Path(cfg.data_dir) / "demo-inbox", interval=float(cfg.demo_interval))
-    app = create_app(service)
+    install_capabilities(service, cfg)
+    app = build_app(service)
     h, p = host or cfg.host, port or cfg.port
     service.start()
     click.echo(f"telmon {__version__} on http://{h}:{p}/  (API docs: http://{h}:{p}/docs; store {service.store.url})",
@@ -328,9 +329,11 @@ def settings(markdown: bool) -> None:
 
 def _register_capabilities() -> None:
     """Commands that live beside each capability's code."""
+    from telmon.push.cli import register as register_push
     from telmon.sinks.cli import register as register_sinks
 
     register_sinks(main)
+    register_push(main)
 
 
 _register_capabilities()

@@ -14,14 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from telmon.errors import ConfigError
-
-
-@dataclass(frozen=True, slots=True)
-class Setting:
-    name: str
-    default: Any
-    help: str
-    type: type = str
+from telmon.setting import Setting
 
 
 CORE_SETTINGS: tuple[Setting, ...] = (
@@ -45,10 +38,12 @@ CORE_SETTINGS: tuple[Setting, ...] = (
 
 def _capability_settings() -> tuple[Setting, ...]:
     """Each capability declares its own settings beside its code; they are gathered here."""
+    from telmon.push.settings import SETTINGS as PUSH_SETTINGS
     from telmon.sinks import SETTINGS as SINK_SETTINGS
 
     rows: list[Setting] = []
     rows += [Setting(*row) for row in SINK_SETTINGS]
+    rows += list(PUSH_SETTINGS)
     return tuple(rows)
 
 

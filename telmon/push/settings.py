@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from telmon.config import Setting
+from telmon.setting import Setting
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("push_auth", "auto",

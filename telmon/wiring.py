@@ -1,0 +1,31 @@
+"""Where the capabilities plug into one running telmon: their workers on the Service, their
+routes on the app. ``telmon serve`` calls both; tests that want the whole server do too.
+
+Each capability keeps its code, settings and routes beside itself (telmon/push, telmon/sinks,
+...); this module only names them, so the order of installation is visible in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telmon.config import Config
+from telmon.service import Service
+
+
+def install_capabilities(service: Service, config: Config) -> None:
+    """Start the capabilities' background workers on ``service`` (stopped by service.stop())."""
+    from telmon import push
+
+    push.install(service, config)
+
+
+def build_app(service: Service) -> Any:
+    """The ASGI app: the core API and pages, every capability's routes, and the fast front
+    for the hot push routes."""
+    from telmon import push
+    from telmon.api.app import create_app
+
+    app = create_app(service)
+    push.install_routes(app, service)
+    return push.front(app, service)
