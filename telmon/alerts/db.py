@@ -199,7 +199,7 @@ def forget_rules(store: Any, keep: Iterable[str]) -> int:
 def events_between(store: Any, start: float, end: float, *, limit: int = 10_000) -> list[dict[str, Any]]:
     with store._read() as conn:
         rows = conn.execute("SELECT at, rule, subject, kind, severity, value, summary FROM alert_events "
-                            "WHERE at >= ? AND at < ? ORDER BY at LIMIT ?", (start, end, limit)).fetchall()
+                            "WHERE at >= ? AND at <= ? ORDER BY at LIMIT ?", (start, end, limit)).fetchall()
     return [{"at": r[0], "rule": r[1], "subject": r[2], "kind": r[3], "severity": r[4], "value": r[5],
              "summary": r[6]} for r in rows]
 

@@ -124,7 +124,7 @@ def smtp(tls_files: tuple[Path, Path]) -> Iterator[Mailbox]:
 
     def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
         box.logins.append((auth_data.login, auth_data.password))
-        return AuthResult(success=(auth_data.login, auth_data.password) == (b"telmon", b"s3cret"))
+        return AuthResult(success=(auth_data.login, auth_data.password) == (b"telmon", b"s3cret"), handled=False)
 
     ctl = _PortZeroController(box, hostname="127.0.0.1", port=0, tls_context=context, require_starttls=True,
                               authenticator=authenticate, auth_require_tls=True, ready_timeout=TIMEOUT)
@@ -172,7 +172,7 @@ class Hook:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name="test-webhook", daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), name="test-webhook", daemon=True)
         self.thread.start()
 
     @property
