@@ -216,6 +216,8 @@ def apply_push(store: Any, series: Any, body: dict[str, Any], *, now: float) -> 
         last = row[1] if row and row[0] == ep else 0
         if row and row[0] != ep:
             log.warning("push: %s sends from a new store epoch %s (was %s); numbering starts over", machine, ep, row[0])
+            # its batch numbers start over too: the old ones can no longer be named
+            conn.execute("DELETE FROM tail_push_batches WHERE machine = ?", (machine,))
         for seq, kind, payload in prepared:
             if seq <= last:
                 continue  # applied before: the answer to an earlier push was lost

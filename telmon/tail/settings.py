@@ -11,7 +11,10 @@ import socket
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from telmon.config import Setting
+try:  # the record lives apart from config.py, so config can gather these without a cycle
+    from telmon.setting import Setting
+except ImportError:  # pragma: no cover - a tree where config.py still defines it
+    from telmon.config import Setting  # type: ignore[no-redef]
 
 DEFAULT_PATTERNS = ["tx_*.log*", "rx_*.log*"]
 
