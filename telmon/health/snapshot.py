@@ -95,6 +95,8 @@ class IngestLag:
 
 def store_reachable(store: Any) -> str | None:
     """None when the store answers a one-row indexed read, else why not."""
+    if getattr(store, "_closed", False):  # SQLiteStore after close(): reads may still work, writes do not
+        return "the store is closed"
     try:
         store.station("\x00telmon-readyz")
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable", with its message
