@@ -172,6 +172,8 @@ class Pusher:
         self._wake.set()
 
     def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
         self._stop.clear()
         self._thread = threading.Thread(target=self.run, name="tail-push", daemon=True)
         self._thread.start()

@@ -1,9 +1,10 @@
-"""Wiring into a running telmon: ``install(service, settings)`` inside ``telmon serve``.
+"""Wiring into a running telmon: ``install(service, config)`` inside ``telmon serve``
+(telmon/wiring.py's install_capabilities), like the other capabilities.
 
 It creates the tail tables (the push receiver needs them even with nothing to tail), and when
 ``tail_dirs`` names folders, builds a Tailer (and a Pusher when ``tail_push_url`` is set) on
-the service's store, series and clock.  The returned handle starts and stops them; it is also
-kept as ``service.tail`` so the API can report on it.
+the service's store, series and clock, starts them, and stops them with ``service.stop()``.
+The runtime is kept as ``service.tail`` so the API can report on it.
 """
 
 from __future__ import annotations
@@ -46,10 +47,17 @@ class TailRuntime:
         }
 
 
-def install(service: Any, settings: TailSettings | None = None) -> TailRuntime:
-    """Prepare tailing for ``service`` (call before ``service.start()``; then ``start()`` the
-    handle with the service and ``stop()`` it before ``service.close()``)."""
-    settings = settings or TailSettings.from_config(getattr(service, "config", None))
+def install(service: Any, settings: Any = None, *, start: bool = True) -> TailRuntime:
+    """Tail the configured logs inside ``service`` (``telmon serve``): creates the tail tables
+    (the push receiver needs them even with nothing to tail), builds the Tailer when
+    ``tail_dirs`` names folders and the Pusher when ``tail_push_url`` is set, starts them
+    (unless ``start`` is False) and chains their stop to ``service.stop()``.  Idempotent: a
+    second call returns the first one's runtime.  ``settings``: a Config or TailSettings."""
+    existing = getattr(service, "tail", None)
+    if isinstance(existing, TailRuntime):
+        return existing
+    if not isinstance(settings, TailSettings):
+        settings = TailSettings.from_config(settings if settings is not None else getattr(service, "config", None))
     ensure_schema(service.store)
     runtime = TailRuntime(settings)
     if settings.dirs:
@@ -57,4 +65,14 @@ def install(service: Any, settings: TailSettings | None = None) -> TailRuntime:
     if settings.push_url:
         runtime.pusher = Pusher(service.store, settings.push_url, settings.push_token, now=service.now)
     service.tail = runtime
+    previous = getattr(service, "stop", None)
+
+    def stop() -> None:
+        if previous is not None:
+            previous()
+        runtime.stop()
+
+    service.stop = stop
+    if start:
+        runtime.start()
     return runtime

@@ -123,6 +123,8 @@ class Tailer:
 
     # --- life -----------------------------------------------------------------------
     def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
         self._stop.clear()
         self._thread = threading.Thread(target=self.run, name=f"tail-{self.machine}", daemon=True)
         self._thread.start()

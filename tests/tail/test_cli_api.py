@@ -152,9 +152,9 @@ def test_install_tails_inside_a_service(tmp_path: Path, excerpts: Path) -> None:
     # the tail_* settings, as telmon.config will hold them once wired
     cfg.values.update(tail_dirs=[str(excerpts)], tail_zone="-04:00", tail_machine="pds5", tail_interval=0.05)
     service = Service(cfg, now=lambda: parse_time(NOW))
-    runtime = install(service)
+    runtime = install(service, cfg)  # as telmon/wiring.py's install_capabilities will
+    assert install(service, cfg) is runtime
     service.start()
-    runtime.start()
     try:
         app = create_app(service)
         app.include_router(router)
@@ -168,8 +168,8 @@ def test_install_tails_inside_a_service(tmp_path: Path, excerpts: Path) -> None:
         status = client.get("/api/v1/transfers/files").json()
         assert status["runtime"]["tailer"]["lines"] == 25
     finally:
-        runtime.stop()
-        service.close()
+        service.close()  # stops the tailer too
+    assert runtime.tailer is not None and runtime.tailer._thread is None
 
 
 def test_catch_up_shows_a_progress_bar(tmp_path: Path) -> None:
