@@ -331,9 +331,11 @@ def _register_capabilities() -> None:
     """Commands that live beside each capability's code."""
     from telmon.push.cli import register as register_push
     from telmon.sinks.cli import register as register_sinks
+    from telmon.tail.cli import register as register_tail
 
     register_sinks(main)
     register_push(main)
+    register_tail(main)
 
 
 _register_capabilities()

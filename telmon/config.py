@@ -44,6 +44,9 @@ def _capability_settings() -> tuple[Setting, ...]:
     rows: list[Setting] = []
     rows += [Setting(*row) for row in SINK_SETTINGS]
     rows += list(PUSH_SETTINGS)
+    from telmon.tail.settings import TAIL_SETTINGS
+
+    rows += list(TAIL_SETTINGS)
     return tuple(rows)
 
 

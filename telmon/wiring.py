@@ -16,8 +16,10 @@ from telmon.service import Service
 def install_capabilities(service: Service, config: Config) -> None:
     """Start the capabilities' background workers on ``service`` (stopped by service.stop())."""
     from telmon import push
+    from telmon.tail.service import install as install_tail
 
     push.install(service, config)
+    install_tail(service, config)
 
 
 def build_app(service: Service) -> Any:
@@ -26,6 +28,9 @@ def build_app(service: Service) -> Any:
     from telmon import push
     from telmon.api.app import create_app
 
+    from telmon.api.transfers import router as transfers_router
+
     app = create_app(service)
+    app.include_router(transfers_router)
     push.install_routes(app, service)
     return push.front(app, service)

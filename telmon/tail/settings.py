@@ -14,7 +14,7 @@ from typing import Any
 try:  # the record lives apart from config.py, so config can gather these without a cycle
     from telmon.setting import Setting
 except ImportError:  # pragma: no cover - a tree where config.py still defines it
-    from telmon.config import Setting  # type: ignore[no-redef]
+    from telmon.setting import Setting  # type: ignore[no-redef]
 
 DEFAULT_PATTERNS = ["tx_*.log*", "rx_*.log*"]
 
