@@ -58,13 +58,13 @@ def run_telmon(values: np.ndarray, names: list[str], workdir: Path) -> dict[str,
     store = SQLiteStore(workdir / "telmon.db")
     ss = SeriesStore(store)
     n = len(names)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for hour in range(24):
         ts = DAY0 + (hour * 60 + np.arange(60)) * 60.0
         cols = values[:, hour * 60:(hour + 1) * 60]
         result = ss.write([(names[i], ts, cols[i]) for i in range(n)], source="bench", now=DAY0 + (hour + 1) * 3600)
         assert result.accepted == n * 60, result
-    write_s = time.perf_counter() - t0
+    write_s, write_cpu = time.perf_counter() - t0, time.process_time() - c0
     t0 = time.perf_counter()
     pruned = ss.prune(now=DAY0 + DAY)
     prune_s = time.perf_counter() - t0
@@ -75,7 +75,7 @@ def run_telmon(values: np.ndarray, names: list[str], workdir: Path) -> dict[str,
         blockio.compact_dirty(conn, lambda sid, step: 0.01, closed_by=float("inf"))
     breakdown = _breakdown(store)
     store.close()
-    return {"write_s": write_s, "prune_s": prune_s, "bytes": size, "breakdown": breakdown,
+    return {"write_s": write_s, "write_cpu": write_cpu, "prune_s": prune_s, "bytes": size, "breakdown": breakdown,
             "blocks_compacted": pruned.blocks_compacted}
 
 
@@ -95,15 +95,15 @@ def run_whisper(values: np.ndarray, names: list[str], workdir: Path) -> dict[str
     paths = [str(workdir / f"{name}.wsp") for name in names]
     for p in paths:
         whisper.create(p, WHISPER_ARCHIVES, xFilesFactor=0.0, aggregationMethod="average")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for hour in range(24):
         ts = [DAY0 + (hour * 60 + m) * 60 for m in range(60)]
         now = DAY0 + (hour + 1) * 3600
         for i, p in enumerate(paths):
             whisper.update_many(p, list(zip(ts, values[i, hour * 60:(hour + 1) * 60].tolist())), now=now)
-    write_s = time.perf_counter() - t0
+    write_s, write_cpu = time.perf_counter() - t0, time.process_time() - c0
     size = sum(os.path.getsize(p) for p in paths)
-    return {"write_s": write_s, "bytes": size}
+    return {"write_s": write_s, "write_cpu": write_cpu, "bytes": size}
 
 
 def time_p95_query(workdir: Path, days_of_data: int) -> dict[str, Any]:
@@ -197,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     # steadier figure on a shared machine
     pair_ratios = sorted(w["write_s"] / t["write_s"] for t, w in zip(runs["telmon"], runs["whisper"]))
     pair_ratio = statistics.median(pair_ratios)
+    # CPU seconds (user + system) of each run: less swayed by other processes on the machine
+    cpu_ratios = sorted(w["write_cpu"] / t["write_cpu"] for t, w in zip(runs["telmon"], runs["whisper"]))
+    cpu_ratio = statistics.median(cpu_ratios)
+    t_cpu_rate = points / statistics.median(x["write_cpu"] for x in runs["telmon"])
+    w_cpu_rate = points / statistics.median(x["write_cpu"] for x in runs["whisper"])
     t_rate = points / tm["write_s"]
     t_rate_maint = points / (tm["write_s"] + tm["prune_s"])
     w_rate = points / wh["write_s"]
@@ -208,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         "telmon_points_per_s": t_rate, "telmon_points_per_s_with_maintenance": t_rate_maint,
         "whisper_points_per_s": w_rate, "ratio_points_per_s": t_rate / w_rate,
         "ratio_points_per_s_median_of_pairs": pair_ratio, "ratios_of_pairs": pair_ratios,
+        "telmon_points_per_cpu_s": t_cpu_rate, "whisper_points_per_cpu_s": w_cpu_rate,
+        "ratio_points_per_cpu_s_median_of_pairs": cpu_ratio, "cpu_ratios_of_pairs": cpu_ratios,
+        "load_average_at_end": os.getloadavg(),
         "ratio_points_per_s_with_maintenance": t_rate_maint / w_rate,
         "telmon_maintenance_s": tm["prune_s"],
         "telmon_bytes_per_series": t_bytes, "whisper_bytes_per_series": w_bytes, "ratio_bytes": t_bytes / w_bytes,
@@ -225,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"           whisper {w_rate:>12,.0f} points/s   (60s:14d, 1h:2y, 1d:10y averages)")
     print(f"           ratio   {t_rate / w_rate:>12.2f} x       (target >= 2); run by run: "
           + ", ".join(f"{r:.2f}" for r in pair_ratios) + f" (median {pair_ratio:.2f})")
+    print(f"           per CPU second: telmon {t_cpu_rate:,.0f}, whisper {w_cpu_rate:,.0f} points; ratio run by run "
+          + ", ".join(f"{r:.2f}" for r in cpu_ratios) + f" (median {cpu_ratio:.2f})")
     print(f"           telmon with maintenance (prune+compact {tm['prune_s']:.2f} s): {t_rate_maint:,.0f} points/s,"
           f" ratio {t_rate_maint / w_rate:.2f} x")
     print(f"  bytes    telmon  {t_bytes:>12,.0f} per series after 1 day")
@@ -237,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(figures, indent=2, default=float) + "\n")
+    print(f"  load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     print(f"  figures written to {out}")
     return 0
 
