@@ -1,52 +1,55 @@
-// Overview page: fetch /api/v1/overview every few seconds and redraw, no reload.
+// Overview page: every number links to its detail; refreshed every few seconds without a reload.
 "use strict";
-const REFRESH_MS = 3000;
+const REFRESH_MS = 5000;
 
-function text(v) { return v === null || v === undefined || v === "" ? "–" : String(v); }
 function short(path) { if (!path) return "–"; const i = path.lastIndexOf("/"); return i < 0 ? path : path.slice(i + 1); }
-function when(iso) { return iso ? iso.slice(0, 19).replace("T", " ") : "–"; }
-function interval(s) { if (!s) return "–"; if (s % 3600 === 0) return (s / 3600) + " h"; if (s % 60 === 0) return (s / 60) + " min"; return s + " s"; }
-
-function fill(id, rows, cells) {
-  const body = document.querySelector(`#${id} tbody`);
-  body.replaceChildren(...rows.map(r => {
-    const tr = document.createElement("tr");
-    for (const [value, cls] of cells(r)) {
-      const td = document.createElement("td");
-      td.textContent = text(value);
-      if (cls) td.className = cls;
-      tr.appendChild(td);
-    }
-    return tr;
-  }));
-}
+function set(id, value) { const el = document.getElementById(id); if (el) el.textContent = value; }
 
 async function refresh() {
   try {
-    const res = await fetch("/api/v1/overview", { cache: "no-store" });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const d = await res.json();
-    const c = d.status.counts;
-    document.getElementById("c-updated").textContent = d.updated_last_hour;
-    document.getElementById("c-stations").textContent = c.stations;
-    document.getElementById("c-arrivals").textContent = c.arrivals;
-    document.getElementById("c-entries").textContent = c.entries;
-    document.getElementById("c-rejected").textContent = c.rejected_files;
-    document.getElementById("c-queue").textContent = d.status.ingest.queued;
-    document.getElementById("empty").hidden = c.files > 0;
-    fill("recent", d.recent, r => [[when(r.received_at)], [short(r.path)], [r.feed], [r.format],
+    const d = await T.fetchJSON("/api/v1/dashboard/overview");
+    const c = d.counts;
+    const t = d.transfers_last_hour;
+    const nothing = c.files === 0 && c.stations === 0 && !t && d.hosts_total === 0;
+    document.getElementById("empty").hidden = !nothing;
+    document.getElementById("sec-stations").hidden = c.stations === 0;
+    set("c-arrivals-hour", T.int(d.arrivals_last_hour));
+    set("c-updated", T.int(d.updated_last_hour));
+    for (const k of ["on_time", "late", "missing", "silent"]) set(`c-${k}`, d.stations_by_status ? T.int(d.stations_by_status[k]) : "–");
+    set("c-stations", T.int(d.stations_total));
+    document.getElementById("sec-transfers").hidden = !t;
+    if (t) {
+      set("c-files", T.int(t.files));
+      set("c-bytes", T.num(t.bytes, "B"));
+      set("c-latency", T.num(t.latency_p95, "s"));
+      set("c-median", T.num(t.latency_median, "s"));
+      set("c-over", t.over_max_pct === null ? T.int(t.over_max) : `${T.int(t.over_max)} (${T.num(t.over_max_pct, "%")})`);
+      set("c-errors", T.int(t.errors));
+      set("c-clients", T.int(d.transfer_clients));
+    }
+    set("c-rejected-day", T.int(d.rejected_last_day));
+    set("c-rejected", T.int(c.rejected_files));
+    set("c-queue", T.int(d.ingest.queued));
+    set("c-arrivals", T.int(c.arrivals));
+    set("c-entries", T.int(c.entries));
+    document.getElementById("sec-hosts").hidden = d.hosts_total === 0;
+    set("c-hosts", T.int(d.hosts_total));
+    T.fill("#hosts", d.hosts, hostRow(d.now));
+    T.fill("#recent", d.recent, r => [[T.when(r.received_at)], [short(r.path), "", null, r.path], [r.feed], [r.format],
       [r.status, r.status === "rejected" ? "bad" : (r.status === "partial" ? "warn" : "")],
-      [r.stations.length > 3 ? r.stations.slice(0, 3).join(", ") + ` +${r.stations.length - 3}` : r.stations.join(", ")],
-      [r.arrivals], [r.entries]]);
-    fill("stations", d.stations, s => [[s.station], [s.name], [when(s.last_arrival_at)], [when(s.last_entry_at)],
-      [interval(s.interval_s || s.inferred_interval_s)], [s.arrival_count], [s.entry_count]]);
-    fill("rejected", d.rejected, r => [[when(r.received_at)], [short(r.path)],
-      [r.line ? `line ${r.line}` : (r.offset !== null ? `byte ${r.offset}` : "")], [r.reason, "wrap"]]);
-    fill("watchers", d.status.watchers, w => [[w.path], [w.feed], [w.mode], [w.files], [w.rescans], [w.fallback || w.last_error || ""]]);
-    document.getElementById("updated").textContent = "updated " + new Date().toISOString().slice(11, 19) + " UTC";
+      [r.stations.length ? (() => { const s = document.createElement("span");
+        r.stations.slice(0, 3).forEach((code, i) => { if (i) s.append(", "); const a = document.createElement("a"); a.href = `/stations/${encodeURIComponent(code)}`; a.textContent = code; s.append(a); });
+        if (r.stations.length > 3) s.append(` +${r.stations.length - 3}`); return s; })() : "–"],
+      [T.int(r.arrivals), "n"], [T.int(r.entries), "n"]], "No files yet.");
+    T.fill("#rejected", d.rejected, r => [[T.when(r.received_at)], [short(r.path), "", null, r.path],
+      [r.line ? `line ${r.line}` : (r.offset !== null ? `byte ${r.offset}` : "")], [r.reason, "wrap"]], "Nothing rejected.");
+    T.fill("#watchers", d.watchers, w => [[w.path], [w.feed], [w.mode], [T.int(w.files), "n"], [T.int(w.rescans), "n"], [w.fallback || w.last_error || ""]],
+      "No folder is watched by this server.");
+    T.updated(d.now);
+    document.body.dataset.ready = "1";
   } catch (e) {
-    document.getElementById("updated").textContent = "cannot reach telmon (" + e.message + "); retrying";
+    T.updated(null, false, e.message);
   }
 }
 refresh();
-setInterval(refresh, REFRESH_MS);
+T.poll(refresh, REFRESH_MS);
