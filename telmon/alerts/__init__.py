@@ -73,7 +73,7 @@ class Alerts:
         out = [Component(
             "alerts", "evaluator", state, lag_s=lag, last_error=error,
             figures={"rules": len(ev.rules), "pending": last.pending if last else 0,
-                     "firing": last.firing if last else 0, "pass_seconds": last.seconds if last else None,
+                     "firing": last.firing if last else 0, "pass_seconds": round(last.seconds, 4) if last else None,
                      "passes": ev.passes},
             detail={"rule_errors": dict(ev.errors)},
         )]

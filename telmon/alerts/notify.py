@@ -305,7 +305,7 @@ class ChannelWorker:
                 log.error("notification %d (%s) to %s failed %d times, giving up: %s", note.id, note.title,
                           self.channel.name, tries, error)
             else:
-                log.warning("notification %d to %s failed (attempt %d of %d), retrying in %.0fs: %s", note.id,
+                log.warning("notification %d to %s failed (attempt %d of %d), retrying in %.1fs: %s", note.id,
                             self.channel.name, tries, self.attempts, delay, error)
             return False
         now = self.clock()

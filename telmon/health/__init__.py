@@ -48,6 +48,8 @@ def install(app: Any, service: Any, config: Any = None) -> Any:
     install_counters(service)
     metrics = Metrics(service, settings_from(config if config is not None else getattr(service, "config", None)))
     metrics.install(app)
+    # Starlette takes the first matching route: an older minimal /healthz must not shadow this one
+    app.router.routes = [r for r in app.router.routes if getattr(r, "path", None) != "/healthz"]
     app.include_router(router(service, metrics))
     return metrics
 

@@ -30,7 +30,7 @@ def router(service: Any, metrics: Metrics) -> APIRouter:
 
     @r.get("/healthz", summary="Liveness: the process answers")
     def healthz() -> Any:
-        return {"ok": True, "version": __version__}
+        return {"ok": True, "version": __version__, "uptime_s": round(clock() - getattr(service, "started_at", clock()), 1)}
 
     @r.get("/readyz", summary="Readiness: store reachable, threads alive, outbox not stuck (503 if not)")
     def readyz() -> Any:

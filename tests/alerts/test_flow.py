@@ -43,7 +43,6 @@ def running(tmp_path: Path, smtp: Mailbox) -> Iterator[tuple[Service, Any, TestC
     service = Service(cfg, now=clock)
     installed = alerts.install(service, cfg, rules=parse_rules(RULES))
     app = create_app(service)
-    app.router.routes = [r for r in app.router.routes if getattr(r, "path", None) != "/healthz"]
     health.install(app, service)
     app.include_router(alerts_api.router(installed))
     service.start()
