@@ -14,11 +14,17 @@ reported (the machine is shared, single runs vary by +-15%).  File creation for 
 schema creation for telmon are not timed; telmon's series creation is (it happens on the
 first write).  telmon's periodic maintenance (`prune`: retention and compaction) is timed
 separately and also reported folded into the write rate.
+
+telmon runs on the store as configured (WAL, synchronous=NORMAL: an fsync at each WAL
+checkpoint); whisper never fsyncs.  A third run per repeat ("telmon-nosync") turns the fsync
+off for that store only, to compare like with like.  CPU seconds are reported too: on a shared
+machine they move less than wall-clock time.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -54,8 +60,12 @@ def make_values(n_series: int, seed: int = 42) -> np.ndarray:
     return np.clip(level + daily + rng.normal(0, 5, (n_series, 1440)), 0, 100).round(2)
 
 
-def run_telmon(values: np.ndarray, names: list[str], workdir: Path) -> dict[str, Any]:
+def run_telmon(values: np.ndarray, names: list[str], workdir: Path, *, fsync: bool = True) -> dict[str, Any]:
+    """``fsync=False``: like whisper, which never syncs (its AUTOFLUSH is off by default), turn
+    off SQLite's fsync at WAL checkpoints for this run's store only (PRAGMA synchronous=OFF)."""
     store = SQLiteStore(workdir / "telmon.db")
+    if not fsync:
+        store._writer.execute("PRAGMA synchronous=OFF")
     ss = SeriesStore(store)
     n = len(names)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -174,12 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     names = [f"host{i:04d}.cpu" for i in range(n)]
     values = make_values(n)
     points = n * 1440
-    runs: dict[str, list[dict[str, Any]]] = {"telmon": [], "whisper": []}
+    runs: dict[str, list[dict[str, Any]]] = {"telmon": [], "whisper": [], "telmon-nosync": []}
     root = Path(tempfile.mkdtemp(prefix="telmon-bench-"))
     try:
         for r in range(repeat):
             # alternate which goes first, so neither always gets the warmer or quieter slot
-            order = (("whisper", run_whisper), ("telmon", run_telmon))
+            order = (("whisper", run_whisper), ("telmon", run_telmon),
+                     ("telmon-nosync", functools.partial(run_telmon, fsync=False)))
             for system, fn in (order if r % 2 == 0 else order[::-1]):
                 d = root / f"{system}{r}"
                 d.mkdir()
@@ -197,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     # steadier figure on a shared machine
     pair_ratios = sorted(w["write_s"] / t["write_s"] for t, w in zip(runs["telmon"], runs["whisper"]))
     pair_ratio = statistics.median(pair_ratios)
+    nosync_ratios = sorted(w["write_s"] / t["write_s"] for t, w in zip(runs["telmon-nosync"], runs["whisper"]))
+    nosync_ratio = statistics.median(nosync_ratios)
+    nosync_rate = points / statistics.median(x["write_s"] for x in runs["telmon-nosync"])
     # CPU seconds (user + system) of each run: less swayed by other processes on the machine
     cpu_ratios = sorted(w["write_cpu"] / t["write_cpu"] for t, w in zip(runs["telmon"], runs["whisper"]))
     cpu_ratio = statistics.median(cpu_ratios)
@@ -213,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         "telmon_points_per_s": t_rate, "telmon_points_per_s_with_maintenance": t_rate_maint,
         "whisper_points_per_s": w_rate, "ratio_points_per_s": t_rate / w_rate,
         "ratio_points_per_s_median_of_pairs": pair_ratio, "ratios_of_pairs": pair_ratios,
+        "telmon_nosync_points_per_s": nosync_rate, "ratio_nosync_median_of_runs": nosync_ratio,
+        "ratios_nosync": nosync_ratios,
         "telmon_points_per_cpu_s": t_cpu_rate, "whisper_points_per_cpu_s": w_cpu_rate,
         "ratio_points_per_cpu_s_median_of_pairs": cpu_ratio, "cpu_ratios_of_pairs": cpu_ratios,
         "load_average_at_end": os.getloadavg(),
@@ -233,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"           whisper {w_rate:>12,.0f} points/s   (60s:14d, 1h:2y, 1d:10y averages)")
     print(f"           ratio   {t_rate / w_rate:>12.2f} x       (target >= 2); run by run: "
           + ", ".join(f"{r:.2f}" for r in pair_ratios) + f" (median {pair_ratio:.2f})")
+    print(f"           telmon without fsync (as whisper): {nosync_rate:,.0f} points/s; ratio run by run "
+          + ", ".join(f"{r:.2f}" for r in nosync_ratios) + f" (median {nosync_ratio:.2f})")
     print(f"           per CPU second: telmon {t_cpu_rate:,.0f}, whisper {w_cpu_rate:,.0f} points; ratio run by run "
           + ", ".join(f"{r:.2f}" for r in cpu_ratios) + f" (median {cpu_ratio:.2f})")
     print(f"           telmon with maintenance (prune+compact {tm['prune_s']:.2f} s): {t_rate_maint:,.0f} points/s,"
