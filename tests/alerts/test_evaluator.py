@@ -20,7 +20,7 @@ from telmon.schedule.store import SlotRecorder
 from telmon.schedule.store import ensure_schema as schedule_schema
 from telmon.store.base import FileRecord
 from telmon.store.sqlite import SQLiteStore
-from tests.alerts.conftest import T0, Clock, record, register
+from tests.alerts.conftest import Clock, record, register
 
 HOUR = 3600.0
 WEBHOOK = AlertSettings(alert_webhooks=["ops=http://127.0.0.1:9/hook"])
