@@ -330,9 +330,11 @@ def settings(markdown: bool) -> None:
 def _register_capabilities() -> None:
     """Commands that live beside each capability's code."""
     from telmon.push.cli import register as register_push
+    from telmon.rollup.cli import register as register_rollup
     from telmon.sinks.cli import register as register_sinks
     from telmon.tail.cli import register as register_tail
 
+    register_rollup(main)
     register_sinks(main)
     register_push(main)
     register_tail(main)

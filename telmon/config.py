@@ -31,6 +31,7 @@ CORE_SETTINGS: tuple[Setting, ...] = (
     Setting("default_tz", "UTC", "Zone of formats whose times carry none (TOA5), unless set per station."),
     Setting("ignore", [".*", "*.tmp", "*.part", "*.swp", "*~"], "Base-name patterns the watcher ignores.", list),
     Setting("log_level", "INFO", "Logging level: DEBUG, INFO, WARNING, ERROR."),
+    Setting("prune_interval", 3600.0, "Seconds between retention passes over the series tiers (0 disables).", float),
     Setting("demo_interval", 5.0, "Seconds between files dropped by the demo feed (serve --demo).", float),
 )
 

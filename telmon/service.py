@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,6 +55,8 @@ class Service:
         self.watchers: list[tuple[WatchSpec, Watcher]] = []
         self.demo: Any = None
         self._started = False
+        self._stop_maintenance = threading.Event()
+        self._maintenance: threading.Thread | None = None
 
     # --- set-up -------------------------------------------------------------------
     def _load_platforms(self, paths: list[str]) -> None:
@@ -118,9 +121,28 @@ class Service:
         self._started = True
         if self.demo is not None:
             self.demo.start()
+        interval = float(self.config.prune_interval)
+        if interval > 0:
+            self._stop_maintenance.clear()
+            self._maintenance = threading.Thread(target=self._maintain, args=(interval,), name="telmon-maintenance",
+                                                 daemon=True)
+            self._maintenance.start()
         log.info("telmon %s started: store %s, %d watched folder(s)", __version__, self.store.url, len(self.watchers))
 
+    def _maintain(self, interval: float) -> None:
+        """Retention: prune and compact the series tiers so a series' storage stops growing."""
+        while not self._stop_maintenance.wait(interval):
+            try:
+                result = self.series.prune(now=self.now())
+                log.debug("series retention pass: %s", result)
+            except Exception:  # noqa: BLE001 - the next pass tries again; the log says why
+                log.exception("series retention pass failed")
+
     def stop(self) -> None:
+        self._stop_maintenance.set()
+        if self._maintenance is not None:
+            self._maintenance.join(10)
+            self._maintenance = None
         if self.demo is not None:
             self.demo.stop()
         for _, w in self.watchers:

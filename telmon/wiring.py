@@ -29,8 +29,10 @@ def build_app(service: Service) -> Any:
     from telmon.api.app import create_app
 
     from telmon.api.transfers import router as transfers_router
+    from telmon.rollup.api import router as series_router
 
     app = create_app(service)
+    app.include_router(series_router)
     app.include_router(transfers_router)
     push.install_routes(app, service)
     return push.front(app, service)

@@ -41,6 +41,7 @@ def create_app(service: Service) -> FastAPI:
         default_response_class=FastJSON,
     )
     app.state.service = service
+    app.state.series = service.series
     templates = Jinja2Templates(directory=str(WEB / "templates"))
     _install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(WEB / "static")), name="static")
