@@ -171,8 +171,9 @@ def _panel(ax, panel: Panel, chart: Chart, EngFormatter, FuncFormatter, MaxNLoca
             ax.set_ylim(0, max(hi, 1e-9))  # counts and percentages start at zero
     ax.tick_params(axis="y", labelsize=8, colors=MUTED, length=3)
     if len(main_lines) > 1:
-        ax.legend(loc="upper left", fontsize=7.5, frameon=False, ncol=min(4, len(main_lines)), handlelength=1.2,
-                  borderaxespad=0.2)
+        legend = ax.legend(loc="upper left", fontsize=7.5, frameon=True, ncol=min(6, len(main_lines)), handlelength=1.2,
+                           borderaxespad=0.3, borderpad=0.3, columnspacing=1.0)
+        legend.get_frame().set(facecolor="white", edgecolor="none", alpha=0.85)
 
 
 def _line(ax, line: Line, x: np.ndarray, edges: np.ndarray | None, colour: str, legend: bool) -> int:  # type: ignore[no-untyped-def]
