@@ -138,7 +138,7 @@ PAGES.hosts = () => {
     try {
       const d = await T.fetchJSON(`/api/v1/dashboard/hosts?${new URLSearchParams({ search: state.search })}`);
       T.fill("#hosts", d.hosts, hostRow(d.now),
-        state.search ? "No host matches." : "No host has pushed metrics yet: run telmon agent on a machine (or POST Lizmon-style /api/perf/HOST/EPOCH).");
+        state.search ? "No host matches." : "No host has pushed metrics yet: run telmon agent --this-host NAME --publish URL-of-this-server on a machine (or POST Lizmon-style /api/perf/HOST/EPOCH).");
       T.updated(d.now);
       document.body.dataset.ready = "1";
     } catch (e) { T.updated(null, false, e.message); }
