@@ -7,6 +7,7 @@ writer); each reading thread gets its own connection so WAL lets it read while a
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -39,7 +40,9 @@ def _dumps(obj: Any) -> str:
 class SQLiteStore(sqlite_reads.SQLiteReads):
     """A Store on one SQLite file (or ``:memory:``)."""
 
-    def __init__(self, path: str | Path, *, gap_tolerance: float = gapmath.DEFAULT_TOLERANCE) -> None:
+    def __init__(
+        self, path: str | Path, *, gap_tolerance: float = gapmath.DEFAULT_TOLERANCE, checkpoint_interval: float = 1.0
+    ) -> None:
         self.path = str(path)
         self.url = f"sqlite:///{self.path}"
         self.gap_tolerance = gap_tolerance
@@ -55,6 +58,16 @@ class SQLiteStore(sqlite_reads.SQLiteReads):
             migrate(self._writer, "core", CORE_STEPS)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open SQLite store {self.path}: {exc}", url=self.url) from exc
+        self._stop_checkpoints = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if not self._memory and checkpoint_interval > 0:
+            # Checkpoints copy the WAL into the database and fsync it: done by the writer on
+            # commit (the default) they stall ingest; a thread of its own does them instead.
+            self._writer.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, args=(checkpoint_interval,), name="telmon-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
         self._station_ids: dict[str, int] = {}
         self.record_hooks: list[RecordHook] = []
 
@@ -112,7 +125,23 @@ class SQLiteStore(sqlite_reads.SQLiteReads):
                     raise StoreError(f"write to {self.path} failed: {exc}", url=self.url) from exc
                 raise
 
+    def _checkpoint_loop(self, interval: float) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        try:
+            while not self._stop_checkpoints.wait(interval):
+                try:
+                    # PASSIVE never waits for the writer or readers: it copies what it can.
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as exc:
+                    logging.getLogger("telmon.store").warning("WAL checkpoint of %s failed: %s", self.path, exc)
+        finally:
+            conn.close()
+
     def close(self) -> None:
+        self._stop_checkpoints.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(30)
+            self._checkpointer = None
         with self._lock:
             if self._closed:
                 return
@@ -123,6 +152,7 @@ class SQLiteStore(sqlite_reads.SQLiteReads):
             self._readers.clear()
             with contextlib.suppress(sqlite3.Error):
                 self._writer.execute("PRAGMA optimize")
+                self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
             self._writer.close()
 
     def __enter__(self) -> SQLiteStore:
