@@ -219,3 +219,31 @@ def test_status_without_a_server_reads_the_store(tmp_path: Path, cli: click.Grou
     result = CliRunner().invoke(cli, ["status", "--url", f"http://127.0.0.1:{port}", "--store", db_path])
     assert result.exit_code == 2
     assert result.output.startswith(f"telmon serve is not answering at http://127.0.0.1:{port}")
+
+
+def test_a_tailer_shows_in_metrics_and_health(tmp_path: Path) -> None:
+    import shutil
+
+    from telmon.tail.service import install as install_tail
+    from telmon.tail.settings import TailSettings
+    from tests.support import SAMPLES
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(SAMPLES / "metpx" / "tx_loop.log", logs / "tx_loop.log")
+    service, client = make(tmp_path)
+    install_tail(service, TailSettings(dirs=[str(logs)], machine="px1", interval=0.05))
+    service.start()
+    try:
+        wait_for(lambda: service.tail.tailer.status.lines > 0, what="the tailer to read the log")
+        wait_for(lambda: service.tail.tailer.status.pending_bytes == 0, what="the tailer to catch up")
+        m = samples(client.get("/metrics").text)
+        assert m[("telmon_tail_lines_total", (("machine", "px1"),))] > 0
+        assert m[("telmon_component_up", (("kind", "tailer"), ("name", "px1")))] == 1
+        report = client.get("/api/v1/health").json()
+        [tailer] = [c for c in report["components"] if c["kind"] == "tailer"]
+        assert tailer["state"] == "ok" and tailer["lag_s"] is not None and tailer["detail"]["dirs"] == [str(logs)]
+        assert {"check": "tailer:px1", "ok": True, "reason": None} in report["checks"]
+    finally:
+        client.close()
+        service.close()
