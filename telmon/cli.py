@@ -329,6 +329,7 @@ def settings(markdown: bool) -> None:
 
 def _register_capabilities() -> None:
     """Commands that live beside each capability's code."""
+    from telmon.alerts.cli import register as register_alerts
     from telmon.push.cli import register as register_push
     from telmon.rollup.cli import register as register_rollup
     from telmon.sinks.cli import register as register_sinks
@@ -338,6 +339,7 @@ def _register_capabilities() -> None:
     register_sinks(main)
     register_push(main)
     register_tail(main)
+    register_alerts(main)
 
 
 _register_capabilities()

@@ -48,6 +48,11 @@ def _capability_settings() -> tuple[Setting, ...]:
     from telmon.tail.settings import TAIL_SETTINGS
 
     rows += list(TAIL_SETTINGS)
+    from telmon.alerts import SETTINGS as ALERT_SETTINGS
+    from telmon.health import SETTINGS as HEALTH_SETTINGS
+
+    rows += [Setting(*row) for row in ALERT_SETTINGS]
+    rows += [Setting(*row) for row in HEALTH_SETTINGS]
     return tuple(rows)
 
 
@@ -75,6 +80,8 @@ class Config:
     stations: dict[str, dict[str, Any]] = field(default_factory=dict)
     # OpenDCS platform XML files whose decoding scripts and schedules telmon loads
     platforms: list[str] = field(default_factory=list)
+    # alert rules from [[rules]] tables (telmon.alerts.rules.Rule)
+    rules: list[Any] = field(default_factory=list)
     path: str | None = None
 
     def __getattr__(self, name: str) -> Any:
@@ -156,6 +163,10 @@ def _apply(cfg: Config, data: dict[str, Any]) -> None:
             cfg.stations.update({str(k): dict(v) for k, v in value.items()})
         elif key == "platforms":
             cfg.platforms.extend(str(p) for p in value)
+        elif key == "rules":
+            from telmon.alerts.rules import parse_rules
+
+            cfg.rules.extend(parse_rules(value, cfg.path))
         elif key in _BY_NAME:
             cfg.set(key, value)
         else:

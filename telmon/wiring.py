@@ -18,8 +18,11 @@ def install_capabilities(service: Service, config: Config) -> None:
     from telmon import push
     from telmon.tail.service import install as install_tail
 
+    from telmon import alerts
+
     push.install(service, config)
     install_tail(service, config)
+    alerts.install(service, config)
 
 
 def build_app(service: Service) -> Any:
@@ -35,4 +38,11 @@ def build_app(service: Service) -> Any:
     app.include_router(series_router)
     app.include_router(transfers_router)
     push.install_routes(app, service)
+    from telmon import health
+
+    health.install(app, service)
+    if getattr(service, "alerts", None) is not None:
+        from telmon.alerts import api as alerts_api
+
+        app.include_router(alerts_api.router(service.alerts))
     return push.front(app, service)
