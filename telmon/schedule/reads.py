@@ -5,6 +5,7 @@ never a scan of arrivals or entries.  Times in and out are epoch seconds (query.
 from __future__ import annotations
 
 import sqlite3
+from operator import itemgetter
 from collections.abc import Sequence
 from typing import Any
 
@@ -199,8 +200,14 @@ def stations_missing(
                 "WHERE g.start_t >= ? AND g.start_t < ? AND g.end_t < ? GROUP BY g.station_id", (a, b, b)):
             counts[sid] = n
             names[sid] = (code, name)
-        where = "((g.start_t >= ? AND g.start_t < ? AND g.end_t >= ?) OR (g.start_t >= ? AND g.start_t < ? AND g.end_t >= ?))"
-        params = (a - DAY, a, a, a, b, b)
+        # Runs never cross midnight: a span edge that is a midnight cuts no run.
+        edges = []
+        if a % DAY:
+            edges.append(("g.start_t >= ? AND g.start_t < ? AND g.end_t >= ?", (a - DAY, a, a)))
+        if b % DAY:
+            edges.append(("g.start_t >= ? AND g.start_t < ? AND g.end_t >= ?", (a, b, b)))
+        where = " OR ".join(f"({w})" for w, _ in edges) or "0"
+        params = tuple(p for _, ps in edges for p in ps)
     for sid, s_t, e_t, iv, first, window, baud, source in conn.execute(
         "SELECT g.station_id, g.start_t, g.end_t, ss.interval_s, ss.first_s, ss.window_s, ss.baud, "
         f"ss.source FROM sched_gap g JOIN sched_station ss ON ss.station_id = g.station_id WHERE {where}", params):
@@ -226,7 +233,11 @@ def stations_missing(
     names.update(_codes(conn, [sid for sid in found if sid not in names]))
     wanted = set(codes) if codes else None
     out = []
-    for sid in set(found) | set(counts):
+    if wanted is None:
+        # The common case, one plain dict per station: runs wholly inside the span only.
+        out = [{"station": names[sid][0], "name": names[sid][1], "missing": n, "open": False}
+               for sid, n in counts.items() if sid not in found]
+    for sid in (found.keys() | counts.keys()) if wanted is not None else found.keys():
         code, name = names.get(sid, (str(sid), None))
         if wanted is not None and code not in wanted:
             continue
@@ -240,7 +251,7 @@ def stations_missing(
             item["runs"] = [{"start": sch.start(n0), "end": sch.end(n1), "slots": n1 - n0 + 1, "open": trailing}
                             for n0, n1, trailing in merged]
         out.append(item)
-    out.sort(key=lambda d: d["station"])
+    out.sort(key=itemgetter("station"))
     return out
 
 

@@ -118,3 +118,21 @@ def test_rebuild_replays_history_recorded_before_the_hook(store, tmp_path: Path)
     rebuild_all(store)
     got = sq.completeness(store, OKVI4_ADDRESS, *SPAN, now=AFTER)["stations"][0]
     assert (got["expected"], got["on_time"]) == (72, 72)
+
+
+def test_station_list_counts_agree_with_the_slot_view_on_any_span(sched_store, ingestor, tmp_path: Path):
+    _import(sched_store)
+    messages = okvi4_messages()
+    kept = b"".join(m for i, m in enumerate(messages) if i not in {3, 4, 10, 30, 40, 41, 42, 70})
+    ingestor.ingest([(write(tmp_path / "part.data", kept), "GOES")])
+    rng = random.Random(9)
+    later = OKVI4_LAST + 7 * 3600
+    for _ in range(60):
+        a = OKVI4_FIRST - 7200 + rng.random() * 80 * 3600
+        b = a + rng.choice([1, 5, 24, 30]) * 3600 * rng.random() + 60
+        if rng.random() < 0.3:  # day-aligned spans take the fast path
+            a, b = a - a % 86400, a - a % 86400 + 86400
+        want = sq.slots(sched_store, OKVI4_ADDRESS, a, b, now=later)["missing"]
+        for runs in (False, True):
+            got = sq.missing(sched_store, a, b, now=later, runs=runs)["stations"]
+            assert (got[0]["missing"] if got else 0) == want, (a, b, runs)
