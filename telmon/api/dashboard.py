@@ -10,6 +10,7 @@ as ``telmon graph``), polled so that pages change without a reload.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -222,8 +223,8 @@ async def graph_png(request: Request, series: str | None = None, client: Many = 
     now = _now(request)
     live = end in (None, "", "now")
     if live:
-        # graphs ending "now" are the same image for the rest of the minute
-        now = (now // 60 + 1) * 60
+        # graphs ending "now" end on the next whole minute: the same image for the rest of it
+        now = math.ceil(now / 60) * 60
     clients = [c for v in (client or []) for c in v.split(",") if c.strip()]
     params = [p for v in (param or []) for p in v.split(",") if p.strip()]
     given = [k for k, v in (("series", series), ("client", clients), ("host", host), ("station", station)) if v]
