@@ -86,6 +86,11 @@ def test_page_data(client: TestClient):
     assert o["stations_by_status"]["on_time"] >= 1 and o["arrivals_last_hour"] >= 2
     assert o["transfers_last_hour"]["files"] > 0 and o["transfers_last_hour"]["latency_p95"] > 0
     assert {h["host"] for h in o["hosts"]} == {"web1", "db2"} and o["hosts"][0]["cpu"] is not None
+    listed = client.get("/api/v1/dashboard/stations", params={"sort": "recent"}).json()
+    assert [s["station"] for s in listed["stations"]][:2] == ["GAUGE1", "GAUGE2"]  # GAUGE3 went quiet 8 h ago
+    strip = {s["station"]: s["last_24h"] for s in listed["stations"]}
+    assert len(strip["GAUGE1"]) == 24 and sum(strip["GAUGE1"]) == 48  # two files an hour, every hour
+    assert strip["GAUGE3"][-7:] == [0] * 7
     st = client.get("/api/v1/dashboard/stations/GAUGE2", params={"span": "day"}).json()
     assert st["station"]["station"] == "GAUGE2" and st["missing"] == 5 and len(st["recent_entries"]) == 20
     assert st["chart"]["panels"][0]["key"] == "lateness" and None in st["chart"]["panels"][1]["lines"][0]["values"]

@@ -33,6 +33,7 @@ PAGES.stations = () => {
       }
       T.fill("#stations", d.stations, s => [
         [s.station, "code", `/stations/${enc(s.station)}`], [s.name, "wrap"], [s.status ? T.badge(s.status) : "–"],
+        [strip(s.last_24h), "", null, "arrivals per hour, last 24 h (oldest left)"],
         [T.ago(s.last_arrival, d.now), "", null, T.when(s.last_arrival)], [T.when(s.last_entry)],
         [T.interval(s.interval_s)], [T.int(s.arrivals), "n"], [T.int(s.entries), "n"],
         ["slots", "muted", `/station/${enc(s.station)}`]],
@@ -48,6 +49,19 @@ PAGES.stations = () => {
   load();
   T.poll(load, 15000);
 };
+
+function strip(hours) {
+  // 24 cells, one an hour, oldest left: a station's heartbeat at a glance
+  const el = document.createElement("span");
+  el.className = "strip";
+  for (const n of hours || []) {
+    const i = document.createElement("i");
+    if (n) i.className = "on";
+    i.title = `${n} arrival${n === 1 ? "" : "s"}`;
+    el.appendChild(i);
+  }
+  return el;
+}
 
 // --- one station -----------------------------------------------------------------------------------
 PAGES.station = () => {
