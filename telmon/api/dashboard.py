@@ -35,8 +35,24 @@ Many = Annotated[list[str] | None, Query(description="repeat or separate with co
 Time = Annotated[str | None, Query(description="ISO 8601 (naive = UTC) or epoch seconds")]
 
 router = APIRouter()
-_STATUS = pages.TTLCache(3.0)  # every station's schedule status (70 ms with 10,000 stations)
-_SLOW = pages.TTLCache(15.0)  # transfer and host totals
+
+
+class _Caches:
+    """Answers shared by every browser polling this app, for a few seconds."""
+
+    def __init__(self) -> None:
+        self.status = pages.TTLCache(3.0)  # every station's schedule status (70 ms with 10,000 stations)
+        self.clients = pages.TTLCache(15.0)  # every client's totals over a span
+        self.overview = pages.TTLCache(2.0)  # polled every 5 s by each open overview
+        self.pngs = _PNGCache()
+
+
+def _caches(request: Request) -> _Caches:
+    # kept on the app (not the module): two apps in one process never share answers
+    caches = getattr(request.app.state, "dashboard_caches", None)
+    if caches is None:
+        caches = request.app.state.dashboard_caches = _Caches()
+    return caches
 
 
 def _service(request: Request) -> Any:
@@ -50,7 +66,7 @@ def _now(request: Request) -> float:
 
 def _statuses(request: Request, now: float) -> dict[str, Any] | None:
     service = _service(request)
-    return _STATUS.get((id(service), int(now // 3)), lambda: pages.schedule_status(service, now))
+    return _caches(request).status.get(int(now // 3), lambda: pages.schedule_status(service, now))
 
 
 def _page(request: Request, name: str, **context: Any) -> Any:
@@ -105,7 +121,8 @@ def period_page(request: Request, period: str = "day") -> Any:
 def overview_data(request: Request) -> Any:
     now = _now(request)
     service = _service(request)
-    return pages.overview(service, now=now, statuses=_statuses(request, now))
+    return _caches(request).overview.get(None, lambda: pages.overview(service, now=now,
+                                                                      statuses=_statuses(request, now)))
 
 
 @router.get("/api/v1/dashboard/stations", tags=["pages"], summary="One page of stations (search, status filter)")
@@ -127,8 +144,7 @@ def clients_data(request: Request, span: str | None = None, search: str | None =
     now = _now(request)
     s = pages.span_of(span, None, None, now=now)
     service = _service(request)
-    rows = _SLOW.get(("clients", id(service), s.seconds, int(now // 15)),
-                     lambda: pages.client_list(service, s, now=now))
+    rows = _caches(request).clients.get((s.seconds, int(now // 15)), lambda: pages.client_list(service, s, now=now))
     if search:
         rows = {**rows, "clients": [r for r in rows["clients"] if search.lower() in r["client"].lower()]}
         rows["count"] = len(rows["clients"])
@@ -191,9 +207,6 @@ class _PNGCache:
         return png, etag
 
 
-_PNGS = _PNGCache()
-
-
 def _data_version(service: Any) -> tuple[int, int]:
     """Changes whenever anything is written or reverted: the newest batch id (every ingest,
     series write and push round makes one) and the series generation (bumped by reverts too)."""
@@ -234,13 +247,14 @@ async def graph_png(request: Request, series: str | None = None, client: Many = 
     canonical = repr((given[0], series, sorted(clients), host, station, s.start, s.end, stat, machine, product,
                       sorted(params), width, height))
     key = hashlib.sha1(f"{canonical}{_data_version(service)}".encode()).hexdigest()
-    hit = _PNGS.get(key)
+    pngs = _caches(request).pngs
+    hit = pngs.get(key)
     if hit is None:
         png = await run_in_threadpool(draw_chart, service.store, service.series, kind=given[0], series=series,
                                       clients=clients, host=host, station=station, span=s, now=now, stat=stat,
                                       machine=machine, product=product, params=params or None, width=width,
                                       panel_height=height)
-        hit = _PNGS.put(key, png)
+        hit = pngs.put(key, png)
     png, etag = hit
     headers = {"ETag": etag, "Cache-Control": f"public, max-age={60 if live else 600}",
                "Last-Modified": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(min(s.end, now)))}
