@@ -23,6 +23,7 @@ from telmon.tail.names import DIRECTIONS, parse_series, pattern
 from telmon.timeutil import iso
 
 MAX_LINES = 12  # more series than this in one panel are merged into one distribution
+MAX_CLIENTS = 20
 QUIET_SECONDS = 900  # transfer logs silent this long (or 3 steps) draw a gap, not zeros
 _SPAN_STATS = ("count", "max", "mean", "min", "p50", "p95")
 
@@ -121,7 +122,10 @@ def parse_client(text: str) -> tuple[str | None, str]:
 
 
 def resolve_clients(ss: Any, names: Sequence[str]) -> list[tuple[str, str]]:
-    """(direction, client) pairs that have transfer series; NotFound for a name with none."""
+    """(direction, client) pairs that have transfer series; NotFound for a name with none,
+    BadRequest past MAX_CLIENTS (one line each: more would be unreadable)."""
+    if len(names) > MAX_CLIENTS:
+        raise BadRequest(f"at most {MAX_CLIENTS} clients in one image", field="client")
     out: list[tuple[str, str]] = []
     for text in names:
         direction, client = parse_client(text)

@@ -177,9 +177,19 @@ function meter(v) {
 }
 
 function hostRow(now) {
-  return h => [[h.host, "code", `/hosts/${enc(h.host)}`], [meter(h.cpu)], [T.num(h.load)], [meter(h.mem)],
-    [meter(h.disk)], [h.disk_mount ? `/${h.disk_mount === "root" ? "" : h.disk_mount}` : "", "muted"],
-    [T.int(h.series), "n"], [T.ago(h.last, now), "muted", null, T.when(h.last)]];
+  const disk = h => {
+    const el = document.createElement("span");
+    el.append(meter(h.disk));
+    if (h.disk_mount) {
+      const m = document.createElement("span");
+      m.className = "muted mount";
+      m.textContent = h.disk_mount === "root" ? "/" : `/${h.disk_mount.replace(/_/g, "/")}`;
+      el.append(m);
+    }
+    return el;
+  };
+  return h => [[h.host, "code", `/hosts/${enc(h.host)}`], [meter(h.cpu)], [T.num(h.load), "n"], [meter(h.mem)],
+    [disk(h)], [T.int(h.series), "n"], [T.ago(h.last, now), "muted", null, T.when(h.last)]];
 }
 
 PAGES.host = () => {
