@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -214,7 +215,7 @@ def _data_version(service: Any) -> tuple[int, int]:
         batch = conn.execute("SELECT coalesce(max(id), 0) FROM batches").fetchone()[0]
         try:
             gen = conn.execute("SELECT generation FROM series_generation").fetchone()[0]
-        except Exception:  # noqa: BLE001 - a store without series tables
+        except sqlite3.OperationalError:  # a store without series tables
             gen = 0
     return int(batch), int(gen)
 

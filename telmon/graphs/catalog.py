@@ -8,6 +8,7 @@ here), one merged read per client only where a quantile needs the client's own s
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -128,7 +129,7 @@ def host_names(store: Any, ss: Any) -> list[str]:
     try:
         with store._read() as conn:
             return [r[0] for r in conn.execute("SELECT name FROM push_hosts ORDER BY name")]
-    except Exception:  # noqa: BLE001 - no push tables in this store: fall back to names
+    except sqlite3.OperationalError:  # no push tables in this store: fall back to the names
         return sorted({r.name.split(".")[1] for r in ss.list_series("host.*") if r.name.count(".") >= 2})
 
 
