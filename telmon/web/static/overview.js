@@ -3,7 +3,14 @@
 const REFRESH_MS = 5000;
 
 function short(path) { if (!path) return "–"; const i = path.lastIndexOf("/"); return i < 0 ? path : path.slice(i + 1); }
-function set(id, value) { const el = document.getElementById(id); if (el) el.textContent = value; }
+function set(id, value) {
+  const el = document.getElementById(id);
+  if (!el) return;
+  el.textContent = value;
+  // a zero in a warning card is good news: grey, not red
+  const card = el.closest(".card");
+  if (card) card.classList.toggle("zero", value === "0");
+}
 
 async function refresh() {
   try {
@@ -23,7 +30,7 @@ async function refresh() {
       set("c-bytes", T.num(t.bytes, "B"));
       set("c-latency", T.num(t.latency_p95, "s"));
       set("c-median", T.num(t.latency_median, "s"));
-      set("c-over", t.over_max_pct === null ? T.int(t.over_max) : `${T.int(t.over_max)} (${T.num(t.over_max_pct, "%")})`);
+      set("c-over", t.over_max_pct === null || !t.over_max ? T.int(t.over_max) : `${T.int(t.over_max)} (${T.num(t.over_max_pct, "%")})`);
       set("c-errors", T.int(t.errors));
       set("c-clients", T.int(d.transfer_clients));
     }
