@@ -330,6 +330,7 @@ def settings(markdown: bool) -> None:
 def _register_capabilities() -> None:
     """Commands that live beside each capability's code."""
     from telmon.alerts.cli import register as register_alerts
+    from telmon.graphs.cli import register as register_graphs
     from telmon.push.cli import register as register_push
     from telmon.rollup.cli import register as register_rollup
     from telmon.sinks.cli import register as register_sinks
@@ -340,6 +341,7 @@ def _register_capabilities() -> None:
     register_push(main)
     register_tail(main)
     register_alerts(main)
+    register_graphs(main)
 
 
 _register_capabilities()

@@ -31,12 +31,16 @@ def build_app(service: Service) -> Any:
     from telmon import push
     from telmon.api.app import create_app
 
+    from telmon.api.dashboard import router as dashboard_router
+    from telmon.api.stations_pages import router as stations_router
     from telmon.api.transfers import router as transfers_router
     from telmon.rollup.api import router as series_router
 
     app = create_app(service)
     app.include_router(series_router)
     app.include_router(transfers_router)
+    app.include_router(stations_router)
+    app.include_router(dashboard_router)
     push.install_routes(app, service)
     from telmon import health
 
