@@ -333,10 +333,12 @@ def _register_capabilities() -> None:
     from telmon.graphs.cli import register as register_graphs
     from telmon.push.cli import register as register_push
     from telmon.rollup.cli import register as register_rollup
+    from telmon.schedule.cli import register as register_schedule
     from telmon.sinks.cli import register as register_sinks
     from telmon.tail.cli import register as register_tail
 
     register_rollup(main)
+    register_schedule(main)
     register_sinks(main)
     register_push(main)
     register_tail(main)

@@ -48,6 +48,9 @@ def _capability_settings() -> tuple[Setting, ...]:
     from telmon.tail.settings import TAIL_SETTINGS
 
     rows += list(TAIL_SETTINGS)
+    from telmon.schedule.settings import SCHEDULE_SETTINGS
+
+    rows += list(SCHEDULE_SETTINGS)
     from telmon.alerts import SETTINGS as ALERT_SETTINGS
     from telmon.health import SETTINGS as HEALTH_SETTINGS
 

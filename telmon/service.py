@@ -49,8 +49,12 @@ class Service:
         self.ingestor = Ingestor(self.store, options=self.options, quarantine_dir=config.quarantine_dir, now=now)
         self.worker = IngestWorker(self.ingestor, batch_max=int(config.batch_max), on_commit=on_commit)
         from telmon import sinks
+        from telmon.schedule.service import install as install_schedule
 
-        # The outbox hook is there for one-shot ingests too; relays run only in start().
+        # Hooks that must change in the same transaction as each arrival, installed for every
+        # ingest (watch, ingest, serve): schedule slots, and the outbox (whose relays run only
+        # in start()).
+        self.slots = install_schedule(self)
         self.sinks = sinks.install(self, config, start=False)
         self.watchers: list[tuple[WatchSpec, Watcher]] = []
         self.demo: Any = None

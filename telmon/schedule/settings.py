@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from telmon.config import Setting
+from telmon.setting import Setting
 
 SCHEDULE_SETTINGS: tuple[Setting, ...] = (
     Setting("schedule_grace", 60.0,
