@@ -13,9 +13,11 @@ import gzip
 import hashlib
 import os
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from telmon.tail.names import LogName, log_name
 
@@ -80,13 +82,38 @@ class NotReady(Exception):
     """A compressed file that is still being written (its stream ends early)."""
 
 
-def read_head(path: str, compressed: bool, n: int = FP_BYTES) -> bytes:
-    """The first ``n`` bytes of the (uncompressed) content."""
-    if not compressed:
-        with open(path, "rb") as f:
-            return f.read(n)
+class Moved(NotReady):
+    """The path no longer names the file it named when it was scanned (a rename rotation put
+    another file there): whatever is read through it belongs to another file."""
+
+
+def _check_ident(fd: int, path: str, ident: tuple[int, int] | None) -> None:
+    if ident is None:
+        return
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != tuple(ident):
+        raise Moved(f"{path} is now another file (inode {st.st_ino}, expected {ident[1]})")
+
+
+@contextmanager
+def _opened(path: str, compressed: bool, ident: tuple[int, int] | None) -> Iterator[BinaryIO]:
+    """The file at ``path`` opened for reading (decompressed if ``compressed``), after
+    checking through the open descriptor that it is still the file ``ident`` (device, inode)
+    names: a path can change hands between a scan and a read, an open descriptor cannot."""
+    with open(path, "rb") as raw:
+        _check_ident(raw.fileno(), path, ident)
+        if not compressed:
+            yield raw
+            return
+        with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+            yield gz  # type: ignore[misc]
+
+
+def read_head(path: str, compressed: bool, n: int = FP_BYTES, *, ident: tuple[int, int] | None = None) -> bytes:
+    """The first ``n`` bytes of the (uncompressed) content; with ``ident``, only if ``path``
+    is still that (device, inode), else :class:`Moved`."""
     try:
-        with gzip.open(path, "rb") as f:
+        with _opened(path, compressed, ident) as f:
             return f.read(n)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise NotReady(str(exc)) from None
@@ -102,15 +129,15 @@ def gzip_size(path: str) -> int:
         return 0
 
 
-def find_anchor(path: str, compressed: bool, anchor: bytes) -> int:
-    """Offset where ``anchor`` starts in the file's content, or -1.  Reads in chunks with an
-    overlap, so a large file is searched without holding it whole."""
+def find_anchor(path: str, compressed: bool, anchor: bytes, *, ident: tuple[int, int] | None = None) -> int:
+    """Offset where ``anchor`` starts in the file's content, or -1 (also when ``path`` is no
+    longer the file ``ident`` names).  Reads in chunks with an overlap, so a large file is
+    searched without holding it whole."""
     if not anchor:
         return -1
-    opener = gzip.open if compressed else open
     overlap = len(anchor) - 1
     try:
-        with opener(path, "rb") as f:  # type: ignore[operator]
+        with _opened(path, compressed, ident) as f:
             done = 0
             tail = b""
             while True:
@@ -123,18 +150,24 @@ def find_anchor(path: str, compressed: bool, anchor: bytes) -> int:
                     return done - len(tail) + at
                 tail = buf[-overlap:] if overlap else b""
                 done += len(block)
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile):
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile, Moved):
         return -1
 
 
 class Reader:
     """Reads one file's content from an offset: plain files with pread, .gz files through a
-    decompressor kept open between calls (reopening would decompress the prefix again)."""
+    decompressor kept open between calls (reopening would decompress the prefix again).
 
-    def __init__(self, path: str, compressed: bool) -> None:
+    With ``ident`` (device, inode), every open checks through the descriptor that ``path``
+    still names that file and raises :class:`Moved` if not: a rename rotation between the
+    scan and the read must not let the new file's bytes be read at the old file's offset."""
+
+    def __init__(self, path: str, compressed: bool, ident: tuple[int, int] | None = None) -> None:
         self.path = path
         self.compressed = compressed
+        self.ident = ident
         self._gz: gzip.GzipFile | None = None
+        self._raw: BinaryIO | None = None
         self._pos = 0
         # the last bytes decompressed: the caller gives back a partial last line, and
         # re-reading it from here beats decompressing the whole prefix again
@@ -145,6 +178,7 @@ class Reader:
         if not self.compressed:
             fd = os.open(self.path, os.O_RDONLY)
             try:
+                _check_ident(fd, self.path, self.ident)
                 return os.pread(fd, size, offset)
             finally:
                 os.close(fd)
@@ -154,7 +188,14 @@ class Reader:
         try:
             if self._gz is None or not (self._pos - len(self._back) <= offset <= self._pos):
                 self.close()
-                self._gz = gzip.open(self.path, "rb")  # type: ignore[assignment]
+                raw = open(self.path, "rb")
+                try:
+                    _check_ident(raw.fileno(), self.path, self.ident)
+                except BaseException:
+                    raw.close()
+                    raise
+                self._raw = raw
+                self._gz = gzip.GzipFile(fileobj=raw, mode="rb")
                 self._gz.seek(offset)  # type: ignore[union-attr]
                 self._pos = offset
             more = self._gz.read(max(size - len(prefix), 0))  # type: ignore[union-attr]
@@ -170,4 +211,7 @@ class Reader:
         if self._gz is not None:
             self._gz.close()
             self._gz = None
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
         self._back = b""

@@ -120,6 +120,7 @@ class Tailer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._poll_lock = threading.Lock()
+        self._look_again = False
 
     # --- life -----------------------------------------------------------------------
     def start(self) -> None:
@@ -182,6 +183,9 @@ class Tailer:
                 if not budget_hit or not until_caught_up:
                     result.caught_up = not budget_hit
                     break
+            if self._look_again:
+                self._look_again = False
+                result.caught_up = False  # a file moved under its path: reconcile again at once
             self.status.pending_bytes = max(total - done, 0)
             return result
 
@@ -195,7 +199,8 @@ class Tailer:
         head = self._heads.get(c.key)
         if head is None:
             try:
-                head = lf.read_head(c.path, c.compressed)
+                # through the scanned inode only: the path may name the next file by now
+                head = lf.read_head(c.path, c.compressed, ident=(c.dev, c.inode))
             except (OSError, lf.NotReady):
                 return None
             self._heads[c.key] = head
@@ -286,7 +291,7 @@ class Tailer:
                 state.save(conn, row, expect_generation=gen, expect_offset=off, now=now)
                 self._drop_reader(row.id)
                 return [_Work(row, other, final_ok=other.compressed), self._new(conn, c, now)]
-        at = lf.find_anchor(c.path, False, row.anchor) if row.offset > 0 else -1
+        at = lf.find_anchor(c.path, False, row.anchor, ident=(c.dev, c.inode)) if row.offset > 0 else -1
         if at >= 0:
             head = self._head(c) or b""
             batches = [b for (b,) in conn.execute(
@@ -448,10 +453,22 @@ class Tailer:
         file for good); None if the file cannot be read now."""
         row = w.row
         reader = self._readers.get(row.id)
-        if reader is None or reader.path != w.cand.path:
-            reader = self._readers[row.id] = lf.Reader(w.cand.path, w.cand.compressed)
+        ident = (w.cand.dev, w.cand.inode)
+        if reader is None or reader.path != w.cand.path or reader.ident != ident:
+            if reader is not None:
+                reader.close()
+            reader = self._readers[row.id] = lf.Reader(w.cand.path, w.cand.compressed, ident)
         try:
+            # the reader checks that the path still names the inode the reconcile matched: a
+            # rename rotation since then would otherwise have this row read the new file's
+            # bytes at its own offset (lines of the new file counted twice, as many of the
+            # old one never)
             data = reader.read(row.offset, budget)
+        except lf.Moved as exc:
+            log.debug("tail: %s", exc)
+            self._look_again = True  # the next reconcile finds the file under its new name
+            w.eof = True
+            return None
         except (OSError, lf.NotReady) as exc:
             log.debug("tail: %s not readable now: %s", w.cand.path, exc)
             w.eof = True

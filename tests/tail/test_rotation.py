@@ -276,3 +276,66 @@ def test_many_files_at_once(env: Env) -> None:
     assert got(env.totals()) == truth(*everything)
     for d, c in clients[:6]:
         assert got(env.totals(clients=c, directions=d)) == truth(*texts[(d, c)])
+
+
+def _reconcile(t, env: Env):  # type: ignore[no-untyped-def]
+    """The tailer's step 1 on its own: scan and reconcile in one transaction."""
+    from telmon.tail import files as lf
+
+    now = env.clock()
+    cands = lf.scan(t.settings.dirs, t.settings.patterns)
+    with env.store.transaction() as conn:
+        return t._reconcile(conn, cands, now), now
+
+
+def test_rename_rotation_between_reconcile_and_read(env: Env) -> None:
+    """The file is renamed (and a new one with its name written) after the tailer matched it by
+    inode but before it read it: the read must not take the new file's bytes at the old file's
+    offset (that doubled some lines and lost as many)."""
+    a, b, c, d = pieces(gen("race", lines=1200, seed=21), 4)
+    log = env.logs / "tx_race.log"
+    append(log, a)
+    t = env.tailer()
+    t.poll()
+    append(log, b)  # the old inode grows ...
+    work, now = _reconcile(t, env)  # ... and the tailer plans to read it under its old name
+    assert [w.cand.path for w in work] == [str(log)]
+    os.rename(log, env.logs / "tx_race.log.1")  # rotation in between
+    append(log, c + d)  # the new file is already longer than what was read of the old one
+    items, _, _ = t._read(work, now)
+    if items:
+        t._commit(items, now)
+    env.clock.skew += 5  # the rotated file settles
+    for _ in range(3):
+        t.poll()
+    assert got(env.totals()) == truth(a, b, c, d)
+    assert [Path(f["path"]).name for f in status(env.store)["files"]] == ["tx_race.log.1", "tx_race.log"]
+
+
+def test_rename_rotation_between_scan_and_head_check(env: Env) -> None:
+    """The file is renamed after the scan saw it under its old name but before the tailer read
+    its first bytes to check them: the new file's head must not be taken for the old inode's
+    (a 'replaced' verdict re-read the old file from the start)."""
+    from telmon.tail import files as lf
+
+    a, b, c = pieces(gen("race2", lines=900, seed=22), 3)
+    log = env.logs / "tx_race2.log"
+    append(log, a)
+    t = env.tailer()
+    t.poll()
+    append(log, b)  # size changed: the reconcile will look at the head
+    cands = lf.scan(t.settings.dirs, t.settings.patterns)
+    os.rename(log, env.logs / "tx_race2.log.1")
+    append(log, c)
+    now = env.clock()
+    with env.store.transaction() as conn:
+        work = t._reconcile(conn, cands, now)
+    while work:
+        items, work, _ = t._read(work, now)
+        if items:
+            t._commit(items, now)
+    env.clock.skew += 5
+    for _ in range(3):
+        t.poll()
+    assert got(env.totals()) == truth(a, b, c)
+    assert "replaced" not in notes(env)
