@@ -6,44 +6,20 @@ Each command opens what it needs, calls one library function and prints a readab
 
 from __future__ import annotations
 
-import functools
 import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import orjson
 
 from telmon import __version__, query
+from telmon.cli_common import F, config_options, friendly_errors
 from telmon.config import SETTINGS, Config, WatchSpec, load_config, settings_markdown
-from telmon.errors import TelmonError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def friendly_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except TelmonError as exc:
-            raise click.ClickException(str(exc)) from None
-        except OSError as exc:
-            raise click.ClickException(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def config_options(fn: F) -> F:
-    fn = click.option("--store", "store", default=None, help="Store path or URL (overrides the config).")(fn)
-    fn = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-                      help="TOML config file (also $TELMON_CONFIG).")(fn)
-    return fn
-
 
 def _config(config_path: str | None, store: str | None) -> Config:
     cfg = load_config(config_path)

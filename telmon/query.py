@@ -54,16 +54,20 @@ def _stations(stations: Iterable[str] | str | None) -> list[str]:
     return sorted(set(codes))
 
 
-def _limit(limit: object, default: int) -> int:
+def parse_limit(limit: object, default: int, maximum: int = MAX_LIMIT) -> int:
+    """A page size from caller input: ``default`` when absent, BadRequest unless 1..maximum."""
     if limit is None or limit == "":
         return default
     try:
         n = int(str(limit))
     except ValueError:
         raise BadRequest(f"limit must be a whole number, got {limit!r}", field="limit") from None
-    if not 1 <= n <= MAX_LIMIT:
-        raise BadRequest(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    if not 1 <= n <= maximum:
+        raise BadRequest(f"limit must be between 1 and {maximum}", field="limit")
     return n
+
+
+_limit = parse_limit
 
 
 def encode_cursor(value: Sequence[Any]) -> str:

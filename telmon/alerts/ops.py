@@ -18,21 +18,14 @@ from telmon.alerts.observe import summary as summary_text
 from telmon.alerts.rules import Rule
 from telmon.alerts.state import FIRING, AlertState, Event
 from telmon.errors import BadRequest, NotFound
+from telmon.query import parse_limit
 from telmon.timeutil import iso, parse_span, parse_time
 
 MAX_LIST = 10_000
 
 
 def _limit(limit: object, default: int) -> int:
-    if limit is None or limit == "":
-        return default
-    try:
-        n = int(str(limit))
-    except ValueError:
-        raise BadRequest(f"limit must be a whole number, got {limit!r}", field="limit") from None
-    if not 1 <= n <= MAX_LIST:
-        raise BadRequest(f"limit must be between 1 and {MAX_LIST}", field="limit")
-    return n
+    return parse_limit(limit, default, MAX_LIST)
 
 
 def list_alerts(evaluator: Evaluator, *, now: float, limit: object = None, rule: str | None = None) -> dict[str, Any]:

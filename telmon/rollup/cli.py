@@ -13,7 +13,6 @@ adds them all.  Times: ISO 8601 (naive = UTC), epoch seconds, ``now``, or ``-30d
 from __future__ import annotations
 
 import contextlib
-import functools
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -21,7 +20,7 @@ from typing import Any, TypeVar
 import click
 import orjson
 
-from telmon.errors import TelmonError
+from telmon.cli_common import friendly_errors
 from telmon.rollup.params import stat_list, step_value, when
 from telmon.rollup.store import SeriesStore
 from telmon.store.sqlite import SQLiteStore
@@ -31,14 +30,7 @@ DEFAULT_STORE = "telmon-data/telmon.db"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except TelmonError as exc:
-            raise click.ClickException(str(exc)) from None
-    return wrapper  # type: ignore[return-value]
+_errors = friendly_errors
 
 
 def _store_options(fn: F) -> F:
