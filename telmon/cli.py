@@ -110,7 +110,7 @@ def serve(config_path: str | None, store: str | None, demo: bool, host: str | No
     click.echo(f"telmon {__version__} on http://{h}:{p}/  (API docs: http://{h}:{p}/docs; store {service.store.url})",
                err=True)
     try:
-        uvicorn.run(app, host=h, port=p, log_level="warning")
+        uvicorn.run(app, host=h, port=p, log_level="warning", access_log=False)
     finally:
         service.close()
 
