@@ -25,6 +25,7 @@ from telmon.schedule.registry import Registry, RegistryStation
 from telmon.schedule.settings import ScheduleSettings
 from telmon.schedule.slots import (
     DAY,
+    ON_TIME,
     MemoryMarks,
     Schedule,
     SlotState,
@@ -232,17 +233,22 @@ def flush_marks(conn: sqlite3.Connection, sid: int, marks: MemoryMarks) -> None:
     marks.put_late.clear()
 
 
-def apply_reports(conn: sqlite3.Connection, row: StationRow, reports: Sequence[tuple[float, float]]) -> None:
-    """Match (time, duration) reports to the station's slots and store what changed."""
+def apply_reports(conn: sqlite3.Connection, row: StationRow, reports: Sequence[tuple[float, float]]) -> int:
+    """Match (time, duration) reports to the station's slots and store what changed; returns
+    how many of them were not on time (-1 when the station has no schedule)."""
     sch = row.schedule
     if sch is None or not reports:
-        return
+        return -1
     times = [t for t, _ in reports]
     marks = load_marks(conn, row, min(times), max(times))
+    off = 0
     for t, d in reports:
         n, code = classify(sch, t, d)
+        if code != ON_TIME:
+            off += 1
         record(row.state, marks, n, code, t)
     flush_marks(conn, row.station_id, marks)
+    return off
 
 
 # --- history ------------------------------------------------------------------------------------------
@@ -334,10 +340,14 @@ class SlotRecorder:
             row.reports += len(reports)
             row.first_report_at = min(row.first_report_at if row.first_report_at is not None else min(times), min(times))
             row.last_report_at = max(row.last_report_at if row.last_report_at is not None else max(times), max(times))
-            apply_reports(conn, row, reports)
+            off = apply_reports(conn, row, reports)
             if self.settings.infer_min and (row.schedule is None or row.schedule.source == "inferred") \
                     and row.reports >= row.infer_at:
-                self._infer(conn, row)
+                if off == 0:
+                    # Every report fits the inferred schedule: nothing to re-infer; check again later.
+                    row.infer_at = row.reports + min(max(row.reports, self.settings.infer_min), 4096)
+                else:
+                    self._infer(conn, row)
         save_row(conn, row)
 
     def _infer(self, conn: sqlite3.Connection, row: StationRow) -> None:
