@@ -14,23 +14,24 @@ from telmon.service import Service
 
 
 def install_capabilities(service: Service, config: Config) -> None:
-    """Start the capabilities' background workers on ``service`` (stopped by service.stop())."""
-    from telmon import push
+    """Start the capabilities' background workers on ``service`` (stopped by service.stop()).
+
+    The schedule slots and the outbox are not here: Service installs them itself, because
+    they must run on every ingest, one-shot commands included.
+    """
+    from telmon import alerts, push
     from telmon.tail.service import install as install_tail
 
-    from telmon import alerts
-
-    push.install(service, config)
-    install_tail(service, config)
-    alerts.install(service, config)
+    push.install(service, config)      # push writer, clustering worker, in-serve agent
+    install_tail(service, config)      # MetPX log tailers (when tail_dirs is set) and pusher
+    alerts.install(service, config)    # rule evaluator and notifiers
 
 
 def build_app(service: Service) -> Any:
     """The ASGI app: the core API and pages, every capability's routes, and the fast front
     for the hot push routes."""
-    from telmon import push
+    from telmon import health, push
     from telmon.api.app import create_app
-
     from telmon.api.dashboard import router as dashboard_router
     from telmon.api.stations_pages import router as stations_router
     from telmon.api.transfers import router as transfers_router
@@ -42,9 +43,7 @@ def build_app(service: Service) -> Any:
     app.include_router(stations_router)
     app.include_router(dashboard_router)
     push.install_routes(app, service)
-    from telmon import health
-
-    health.install(app, service)
+    health.install(app, service)       # /healthz, /readyz, /metrics, request latencies
     if getattr(service, "alerts", None) is not None:
         from telmon.alerts import api as alerts_api
 
