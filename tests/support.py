@@ -21,3 +21,18 @@ def wait_for(cond: Callable[[], object], timeout: float = TIMEOUT, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.01)
+
+
+def holds(cond: Callable[[], object], duration: float, what: str = "condition") -> None:
+    """Check ``cond`` every 10 ms for ``duration`` seconds; fail at once if it stops holding.
+
+    For "nothing more happens" checks (no second delivery, no doubled record): a bare sleep
+    followed by one look would miss a duplicate that comes and goes, and says nothing of why.
+    """
+    deadline = time.monotonic() + duration
+    while True:
+        if not cond():
+            raise AssertionError(f"{what} stopped holding")
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.01)

@@ -622,7 +622,7 @@ def test_stop_is_prompt_and_releases_everything(tmp_path: Path) -> None:
         assert threading.active_count() == threads and open_fds() == fds
     w = Watcher([tmp_path], Recorder())
     w.start()
-    time.sleep(0.3)  # let it settle into its idle wait; the assertion is the stop time
+    wait_for(lambda: w.stats.dirs_watched >= 1, what="the watch in place")  # then it idles; the assertion is the stop time
     started = time.monotonic()
     w.stop()
     assert time.monotonic() - started < 1.0

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.support import wait_for
+from tests.support import holds, wait_for
 
 N_FILES = 600
 
@@ -47,8 +47,8 @@ def test_kill_9_mid_batch_then_restart_records_every_file_exactly_once(tmp_path)
     inbox.mkdir()
     proc = start_watcher(inbox, db, log)
     try:
+        # files written before the watch is in place are found by its catch-up scan
         wait_for(lambda: count(db, "SELECT count(*) FROM schema_versions") >= 1, what="watcher up")
-        time.sleep(0.3)  # the watch is added right after the store opens
         for i in range(N_FILES):
             (inbox / f"s{i % 50}.d{i // 50}.edl").write_text(edl(1000 + i % 50, i // 50))
             if i == N_FILES // 2:
@@ -60,7 +60,7 @@ def test_kill_9_mid_batch_then_restart_records_every_file_exactly_once(tmp_path)
         assert 0 < killed_at < N_FILES
         proc = start_watcher(inbox, db, log)
         wait_for(lambda: count(db, "SELECT count(*) FROM files") >= N_FILES, timeout=60, what="all files after restart")
-        time.sleep(0.5)  # a doubled record would show up now
+        holds(lambda: count(db, "SELECT count(*) FROM files") == N_FILES, 0.5, what="no doubled record")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)

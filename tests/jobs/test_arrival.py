@@ -24,7 +24,7 @@ from tests.jobs.support import (
     redis_dump,
     start_service,
 )
-from tests.support import wait_for
+from tests.support import holds, wait_for
 
 JOBS = [
     Job(1001, "alice", 0, 100000, cpu=1888, disk=2004),
@@ -58,7 +58,7 @@ def test_archives_written_and_renamed_in_are_counted_exactly_and_announced_once(
         drop(inbox, "truncated.tgz", archive(b"jobid=1\nexitcode=0\nevents=5\n", extra=4000)[:-30])
         drop(inbox, "notes.txt", b"not an archive\n")
         wait_for(lambda: drained(sinks, len(JOBS)), what="every archive recorded and delivered")
-        time.sleep(0.3)  # a second delivery would show up now
+        holds(lambda: drained(sinks, len(JOBS)), 0.3, what="outbox stays drained")
     finally:
         service.close()
     arrivals = recorded(tmp_path / "data" / "telmon.db")
@@ -204,7 +204,8 @@ def test_the_old_non_durable_queue_is_reported_and_rows_wait_until_it_is_gone(tm
         drop(inbox, "a.tgz", Job(1, "yan", 0, 3).archive())
         wait_for(lambda: "non-durable" in (sinks.relays["amqp"].stats.last_error or ""), what="the hint")
         wait_for(lambda: service.store.counts()["arrivals"] == 1, what="the arrival recorded")
-        time.sleep(0.5)  # the relay keeps trying (every 0.2 s) and keeps failing
+        tries = sinks.relays["amqp"].stats.failures
+        wait_for(lambda: sinks.relays["amqp"].stats.failures >= tries + 2, what="the relay trying again and failing")
         [status] = sinks.outbox.status(now=time.time())
         assert status["pending"] == 1 and status["state"] == "failing" and "PRECONDITION_FAILED" in status["last_error"]
         conn = amqp_connection()

@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import orjson
@@ -25,7 +24,7 @@ from tests.jobs.support import (
     recorded,
     redis_dump,
 )
-from tests.support import wait_for
+from tests.support import holds, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 400
@@ -76,7 +75,7 @@ def test_kill_9_mid_stream_then_restart_counts_exactly_and_queues_everything(tmp
         proc = start(inbox, data, settings, log)
         wait_for(lambda: scalar(db, "SELECT count(*) FROM arrivals") >= N
                  and scalar(db, "SELECT count(*) FROM outbox") == 0, timeout=60, what="all archives after the restart")
-        time.sleep(0.5)  # a doubled count would show up now
+        holds(lambda: scalar(db, "SELECT count(*) FROM arrivals") == N, 0.5, what="no doubled arrival")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)

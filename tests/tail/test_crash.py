@@ -59,7 +59,7 @@ def test_kill_9_mid_file_then_restart_counts_every_line_once(env: Env) -> None:
         # let it commit a little (or finish), then kill it without warning
         while proc.poll() is None and _offsets(db) <= before and time.monotonic() < deadline:
             time.sleep(0.005)
-        time.sleep(rng.uniform(0.0, 0.15))
+        time.sleep(rng.uniform(0.0, 0.15))  # not a wait: picks a random moment for the kill
         if proc.poll() is None and kills < 5:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
