@@ -67,7 +67,6 @@ def parse_limit(limit: object, default: int, maximum: int = MAX_LIMIT) -> int:
     return n
 
 
-_limit = parse_limit
 
 
 def encode_cursor(value: Sequence[Any]) -> str:
@@ -135,7 +134,7 @@ def arrivals(
 ) -> dict[str, Any]:
     codes = _stations(stations)
     t0, t1 = _optional_time(start, "start"), _optional_time(end, "end")
-    n = _limit(limit, 1000)
+    n = parse_limit(limit, 1000)
     after = decode_cursor(cursor, (float, int))
     rows = store.arrivals(codes, t0, t1, limit=n, after=after)  # type: ignore[arg-type]
     nxt = encode_cursor([rows[-1]["received_at"], rows[-1]["id"]]) if len(rows) == n else None
@@ -152,7 +151,7 @@ def entries(
 ) -> dict[str, Any]:
     codes = _stations(stations)
     t0, t1 = _optional_time(start, "start"), _optional_time(end, "end")
-    n = _limit(limit, 1000)
+    n = parse_limit(limit, 1000)
     after = decode_cursor(cursor, (str, float))
     rows = store.entries(codes, t0, t1, limit=n, after=after)  # type: ignore[arg-type]
     nxt = encode_cursor([rows[-1]["station"], rows[-1]["observed_at"]]) if len(rows) == n else None
@@ -164,7 +163,7 @@ def entries(
 
 # --- listings -----------------------------------------------------------------------------
 def station_list(store: Store, *, search: str | None = None, limit: object = None, offset: object = 0) -> dict[str, Any]:
-    n = _limit(limit, 1000)
+    n = parse_limit(limit, 1000)
     try:
         off = max(0, int(str(offset or 0)))
     except ValueError:
@@ -189,7 +188,7 @@ def _format_station(r: dict[str, Any]) -> dict[str, Any]:
 
 def rejected(store: Store, *, since: object = None, limit: object = None) -> dict[str, Any]:
     t = _optional_time(since, "since")
-    rows = store.rejected(since=t, limit=_limit(limit, 100))
+    rows = store.rejected(since=t, limit=parse_limit(limit, 100))
     for r in rows:
         r["received_at"] = iso(r["received_at"])
     return {"count": len(rows), "rejected": rows}

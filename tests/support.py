@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 TIMEOUT = 20.0  # seconds: the one shared limit for waiting on a condition
 DATA = Path(__file__).parent / "data"
@@ -36,3 +39,20 @@ def holds(cond: Callable[[], object], duration: float, what: str = "condition") 
         if time.monotonic() > deadline:
             return
         time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def serve_app(app: Any, name: str = "uvicorn-test") -> Iterator[str]:
+    """``app`` under a real uvicorn on a free localhost port, in a thread; yields its base URL."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, what="uvicorn to start")
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(TIMEOUT)

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from telmon.errors import BadRequest, NotFound
-from telmon.query import _limit, _span, _stations
+from telmon.query import _span, _stations, parse_limit
 from telmon.schedule import reads
 from telmon.schedule.registry import DEFAULT_WINDOW, read_registry
 from telmon.schedule.settings import ScheduleSettings
@@ -191,7 +191,7 @@ def slots(store: Any, code: str, start: object = None, end: object = None, *, no
     settings = settings or ScheduleSettings()
     t_now = _now(now)
     t0, t1 = _span(start, end, now=t_now, default_span=86400.0)
-    n = _limit(limit, 1000)
+    n = parse_limit(limit, 1000)
     with _read(store) as conn:
         _require_tables(conn)
         found = reads.station_row(conn, code)

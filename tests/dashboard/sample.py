@@ -6,8 +6,6 @@ and a two-hour gap) and pushed metrics of two hosts."""
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from telmon.config import Config
 from telmon.service import Service
 from telmon.tail.names import series_name
 from telmon.timeutil import utc_datetime
-from tests.support import wait_for
+from tests.support import serve_app
 
 NOW = datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc).timestamp()
 HOUR = 3600.0
@@ -182,18 +180,6 @@ def app_for(service: Service) -> Any:
     return app
 
 
-@contextlib.contextmanager
-def serve(service: Service) -> Iterator[str]:
+def serve(service: Service) -> contextlib.AbstractContextManager[str]:
     """The real app under uvicorn on a free localhost port, in a thread; yields its base URL."""
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app_for(service), host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn-dashboard-test", daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started, what="uvicorn to start")
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    return serve_app(app_for(service), "uvicorn-dashboard-test")
